@@ -1,0 +1,22 @@
+"""keras-dfka: data-free knowledge amalgamation for Keras 3.
+
+Implements the Group-Stack Dual-GAN (Ye et al., CVPR 2020).
+"""
+
+from keras_dfka import datasets
+from keras_dfka import layers
+from keras_dfka import losses
+from keras_dfka.amalgam_gan import AmalgamGAN
+from keras_dfka.task import Task
+from keras_dfka.teacher import Teacher
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmalgamGAN",
+    "Task",
+    "Teacher",
+    "datasets",
+    "layers",
+    "losses",
+]

@@ -1,0 +1,413 @@
+"""`AmalgamGAN`: stage 1, the group-stack GAN with teachers as discriminators."""
+
+import numpy as np
+
+import keras
+from keras import ops
+
+from keras_dfka import losses
+from keras_dfka.backend import Trainer
+from keras_dfka.group_stack_generator import build_group_stack_generator
+from keras_dfka.group_stack_generator import shared_level_shapes
+from keras_dfka.layers.feature_filter import FeatureFilter
+from keras_dfka.teacher import Teacher
+
+LOSS_TERMS = (
+    "one_hot",
+    "activation",
+    "information_entropy",
+    "discrete",
+    "intermediate",
+    "batch_norm",
+    "total_variation",
+)
+
+PRESETS = {
+    # Exactly the paper's losses (Eqs. 5-11): no priors beyond it.
+    "paper": {
+        "one_hot": 1.0,
+        "activation": 0.1,
+        "information_entropy": 5.0,
+        "discrete": 0.1,
+        "intermediate": 1.0,
+        "batch_norm": 0.0,
+        "total_variation": 0.0,
+    },
+    # The paper's losses plus the BatchNorm-statistics prior (DeepInversion);
+    # the activation term is dropped: it grows without bound and saturates
+    # the images (DESIGN.md section 7).
+    "default": {
+        "one_hot": 1.0,
+        "activation": 0.0,
+        "information_entropy": 5.0,
+        "discrete": 0.1,
+        "intermediate": 1.0,
+        "batch_norm": 1.0,
+        "total_variation": 0.0,
+    },
+}
+
+
+def resolve_loss_weights(preset, loss_weights):
+    if preset not in PRESETS:
+        raise ValueError(
+            f"`preset` must be one of {sorted(PRESETS)}. Received: preset={preset!r}"
+        )
+    weights = dict(PRESETS[preset])
+    for key, value in (loss_weights or {}).items():
+        if key not in LOSS_TERMS:
+            raise ValueError(
+                f"`loss_weights` has unknown term {key!r}; expected keys among "
+                f"{list(LOSS_TERMS)}."
+            )
+        value = float(value)
+        if value < 0 or not np.isfinite(value):
+            raise ValueError(
+                f"`loss_weights[{key!r}]` must be a finite number >= 0. "
+                f"Received: {value}"
+            )
+        weights[key] = value
+    return weights
+
+
+def validate_teachers(teachers):
+    """Checks a list of teachers for one amalgamation; returns it as a list."""
+    if isinstance(teachers, Teacher):
+        teachers = [teachers]
+    teachers = list(teachers) if teachers is not None else []
+    if not teachers:
+        raise ValueError(
+            "`teachers` must be a non-empty list of `keras_dfka.Teacher`. "
+            "Received an empty list."
+        )
+    for index, teacher in enumerate(teachers):
+        if not isinstance(teacher, Teacher):
+            raise ValueError(
+                f"`teachers[{index}]` must be a `keras_dfka.Teacher`. "
+                f"Received: {type(teacher).__name__}"
+            )
+    counts = [t.num_blocks for t in teachers]
+    if len(set(counts)) != 1:
+        raise ValueError(
+            "All teachers must have the same number of blocks B. Received "
+            + ", ".join(f"'{t.name}': {t.num_blocks}" for t in teachers)
+        )
+    shapes = [t.level_shapes[0] for t in teachers]
+    if len(set(shapes)) != 1:
+        raise ValueError(
+            "All teachers must take the same input shape. Received "
+            + ", ".join(f"'{t.name}': {s}" for t, s in zip(teachers, shapes))
+        )
+    names = [t.name for t in teachers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Teacher names must be unique. Received: {names}")
+    task_names = [task.name for t in teachers for task in t.tasks]
+    if len(set(task_names)) != len(task_names):
+        raise ValueError(
+            "Task names must be unique across teachers (they key the TargetNet's "
+            f"outputs). Received: {task_names}"
+        )
+    return teachers
+
+
+def default_optimizer(learning_rate):
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+
+
+def build_multi_optimizer(main_optimizer, filter_optimizer, main_default_rate):
+    """Wraps a main and a filter optimizer in one `MultiOptimizer`.
+
+    Under JAX only `self.optimizer`'s state is carried through `fit()`, so the
+    two optimizers are one `keras.optimizers.MultiOptimizer` whose map sends
+    every variable under a layer named `filter_*` to the filter optimizer.
+    """
+    main = (
+        default_optimizer(main_default_rate)
+        if main_optimizer == "auto"
+        else keras.optimizers.get(main_optimizer)
+    )
+    filters = (
+        default_optimizer(main_default_rate)
+        if filter_optimizer == "auto"
+        else keras.optimizers.get(filter_optimizer)
+    )
+    if filters is main:
+        filters = main.__class__.from_config(main.get_config())
+    optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)
+    optimizer_map["filter_.*"] = filters
+    return keras.optimizers.MultiOptimizer(optimizer_map)
+
+
+@keras.saving.register_keras_serializable(package="keras_dfka")
+class AmalgamGAN(Trainer, keras.Model):
+    """Stage 1: a group-stack generator trained against frozen teachers.
+
+    The generator `G = G^1..G^B` synthesizes, from noise `z`, the shared
+    features of levels `B, B-1, ..., 2` and finally the image (level 1). The
+    frozen teachers are the discriminators: each level-`l` feature passes
+    through a teacher-level filter `f_m^l` and the teacher's blocks `l..B` and
+    head. Pseudocode of one step (Eqs. 5-11):
+
+    ```
+    image, F^2..F^B = G(z)
+    O(image) = concat_m H_m(A_m(image))                      # Eq. 10
+    L_gan = oh * L_oh + activation * L_a + information_entropy * L_ie
+            + discrete * L_dis [+ batch_norm * L_bn + total_variation * L_tv]
+    L_joint = L_gan + intermediate / (B - 1)
+              * sum_{l=2..B} CE(O(f^l(F^l)), stop_gradient(O(image)))  # Eq. 11
+    ```
+
+    Only the generator and the filters learn; there is no max step.
+
+    Args:
+        teachers: list of `keras_dfka.Teacher`, all with the same number of
+            blocks `B` and input shape.
+        latent_dim: int > 0, the width of `z`.
+        width_multiplier: float > 0, the shared widths are the teachers'
+            widths times this (see `shared_level_shapes`).
+        feature_widths: optional list of `B` ints overriding the shared widths
+            of levels `2..B+1`.
+        preset: `"default"` (the paper's losses plus the BatchNorm-statistics
+            prior, without the activation term) or `"paper"` (exactly the
+            paper's losses).
+        loss_weights: optional dict overriding the preset's weights; keys among
+            `one_hot, activation, information_entropy, discrete,
+            intermediate, batch_norm, total_variation`.
+        use_filters: bool; `False` replaces the filters' channel gates by the
+            identity (only resizing / projection where shapes differ).
+        filter_reduction: int, the squeeze ratio of the filters' gates.
+        name: the model's name.
+
+    Example:
+
+    ```python
+    gan = keras_dfka.AmalgamGAN([teacher_a, teacher_b], latent_dim=64)
+    gan.compile()
+    gan.fit(keras_dfka.datasets.LatentNoise(64, batch_size=64, steps=200))
+    images = gan.generate(16)
+    ```
+
+    Reference:
+        Ye, Ji, Wang, Gao, Song, "Data-Free Knowledge Amalgamation via
+        Group-Stack Dual-GAN", CVPR 2020 (arXiv 2003.09088), Sec. 3.1.
+    """
+
+    def __init__(
+        self,
+        teachers,
+        latent_dim=100,
+        width_multiplier=0.5,
+        feature_widths=None,
+        preset="default",
+        loss_weights=None,
+        use_filters=True,
+        filter_reduction=4,
+        name="amalgam_gan",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        teachers = validate_teachers(teachers)
+        if (
+            isinstance(latent_dim, bool)
+            or not isinstance(latent_dim, (int, np.integer))
+            or latent_dim <= 0
+        ):
+            raise ValueError(
+                f"`latent_dim` must be a positive integer. Received: "
+                f"latent_dim={latent_dim!r}"
+            )
+        self.teachers = teachers
+        self.latent_dim = int(latent_dim)
+        self.width_multiplier = float(width_multiplier)
+        self.feature_widths = None if feature_widths is None else list(feature_widths)
+        self.preset = preset
+        self.loss_weights = resolve_loss_weights(preset, loss_weights)
+        self._loss_weights_arg = dict(loss_weights or {})
+        self.use_filters = bool(use_filters)
+        self.filter_reduction = int(filter_reduction)
+        self.num_blocks = teachers[0].num_blocks
+        self.level_shapes = shared_level_shapes(
+            teachers, self.width_multiplier, self.feature_widths
+        )
+        self.generator = build_group_stack_generator(
+            self.level_shapes, self.latent_dim, name=f"{self.name}_generator"
+        )
+        # filters[m][l - 2] maps shared level l to teacher m's level l.
+        self.filters = []
+        for m, teacher in enumerate(teachers):
+            row = []
+            for level in range(2, self.num_blocks + 1):
+                layer = FeatureFilter(
+                    teacher.level_shapes[level - 1],
+                    reduction=self.filter_reduction,
+                    gate=self.use_filters,
+                    name=f"filter_{m}_{teacher.name}_level_{level}",
+                )
+                layer.build((None,) + self.level_shapes[level - 1])
+                row.append(layer)
+            self.filters.append(row)
+        self.activations = [task.activation for t in teachers for task in t.tasks]
+        self.loss_names = ["loss"] + [
+            term
+            for term in LOSS_TERMS
+            if self.loss_weights[term] > 0
+            or term in ("one_hot", "activation", "information_entropy", "discrete")
+        ]
+        if self.num_blocks < 2:
+            self.loss_names = [n for n in self.loss_names if n != "intermediate"]
+        self.built = True
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)[0]
+
+    def compile(
+        self,
+        generator_optimizer="auto",
+        filter_optimizer="auto",
+        jit_compile="auto",
+        **kwargs,
+    ):
+        """Configures training.
+
+        Args:
+            generator_optimizer: `"auto"` (Adam, learning rate 1e-3,
+                `beta_1=0.5`) or a Keras optimizer (or its name).
+            filter_optimizer: the same, for the teacher-level filters.
+            jit_compile: passed to `keras.Model.compile`.
+            **kwargs: other `keras.Model.compile` arguments (`steps_per_execution`,
+                `run_eagerly`, ...). `loss` and `metrics` are not used.
+        """
+        for key in ("loss", "metrics", "optimizer"):
+            if kwargs.get(key) is not None:
+                raise ValueError(
+                    f"`{key}` is not an argument of AmalgamGAN.compile(); its "
+                    "losses are set by `preset` and `loss_weights`. Received "
+                    f"{key}={kwargs[key]!r}"
+                )
+        optimizer = build_multi_optimizer(generator_optimizer, filter_optimizer, 1e-3)
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._create_loss_trackers()
+        # Build eagerly: under JAX the optimizer state must exist before fit().
+        self.optimizer.build(self.trainable_variables)
+
+    def generator_outputs(self, z, training=False):
+        """Returns `[image, F^2, ..., F^B]` for latent batch `z`."""
+        return self.generator(z, training=training)
+
+    def prediction_union(self, images):
+        """`O_g(image)`: every teacher's per-task probabilities, concatenated
+        as one list over all tasks."""
+        predictions = []
+        for teacher in self.teachers:
+            predictions.extend(teacher.image_pass(images)[0])
+        return predictions
+
+    def compute_step_loss(self, z, training=False):
+        """The joint loss of one batch (Eq. 11) and its named terms."""
+        weights = self.loss_weights
+        outputs = self.generator(z, training=training)
+        images = outputs[0]
+        predictions, head_features = [], []
+        bn_terms = []
+        for teacher in self.teachers:
+            probabilities, features, bn_inputs = teacher.image_pass(images)
+            predictions.extend(probabilities)
+            head_features.append(features[-1])
+            if weights["batch_norm"] > 0:
+                bn_terms.append(
+                    losses.batch_norm_statistics_loss(
+                        bn_inputs, teacher.batch_norm_layers
+                    )
+                )
+        terms = {
+            "one_hot": losses.one_hot_loss(predictions, self.activations),
+            "activation": losses.activation_loss(head_features),
+            "information_entropy": losses.information_entropy_loss(
+                predictions, self.activations
+            ),
+            "discrete": losses.discrete_loss(predictions, self.activations),
+        }
+        if weights["batch_norm"] > 0:
+            terms["batch_norm"] = sum(bn_terms) / len(bn_terms)
+        if weights["total_variation"] > 0:
+            terms["total_variation"] = losses.total_variation_loss(images)
+        if self.num_blocks > 1 and "intermediate" in self.loss_names:
+            targets = [ops.stop_gradient(p) for p in predictions]
+            intermediate = 0.0
+            for level in range(2, self.num_blocks + 1):
+                level_predictions = []
+                for m, teacher in enumerate(self.teachers):
+                    filtered = self.filters[m][level - 2](outputs[level - 1])
+                    level_predictions.extend(teacher.from_level(filtered, level))
+                intermediate = intermediate + losses.soft_cross_entropy(
+                    level_predictions, targets, self.activations
+                )
+            terms["intermediate"] = intermediate / (self.num_blocks - 1)
+        loss = 0.0
+        for term, value in terms.items():
+            if weights[term] > 0:
+                loss = loss + weights[term] * value
+        logs = {"loss": loss}
+        logs.update({name: terms[name] for name in self.loss_names if name != "loss"})
+        return loss, logs
+
+    def generate(self, num_samples=None, z=None, batch_size=64, seed=0,
+                 return_features=False):
+        """Generates images (and optionally the intermediate features).
+
+        Args:
+            num_samples: int, how many samples to draw from `N(0, 1)`
+                (ignored when `z` is given).
+            z: optional latent array `(n, latent_dim)`.
+            batch_size: int, the batch size of the generator calls.
+            seed: int, the seed of the drawn noise.
+            return_features: bool; if True also return `[F^2, ..., F^B]`.
+
+        Returns:
+            A float32 numpy array `(n, height, width, channels)` in `[0, 1]`,
+            or `(images, features)` with `return_features=True`.
+        """
+        if z is None:
+            if num_samples is None or int(num_samples) <= 0:
+                raise ValueError(
+                    "Give `num_samples` (a positive integer) or `z`. Received "
+                    f"num_samples={num_samples!r} and z=None"
+                )
+            z = np.random.default_rng(seed).standard_normal(
+                (int(num_samples), self.latent_dim)
+            ).astype("float32")
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"`z` must have shape (n, {self.latent_dim}). Received shape "
+                f"{z.shape}"
+            )
+        chunks = []
+        for start in range(0, len(z), batch_size):
+            outputs = self.generator(z[start : start + batch_size], training=False)
+            chunks.append([ops.convert_to_numpy(o) for o in outputs])
+        merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+        if return_features:
+            return merged[0], merged[1:]
+        return merged[0]
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "teachers": [keras.saving.serialize_keras_object(t) for t in self.teachers],
+            "latent_dim": self.latent_dim,
+            "width_multiplier": self.width_multiplier,
+            "feature_widths": self.feature_widths,
+            "preset": self.preset,
+            "loss_weights": self._loss_weights_arg,
+            "use_filters": self.use_filters,
+            "filter_reduction": self.filter_reduction,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["teachers"] = [
+            keras.saving.deserialize_keras_object(t) for t in config["teachers"]
+        ]
+        return cls(**config)

@@ -1,0 +1,145 @@
+"""Builders for the group-stack generator and the shared feature space."""
+
+import math
+
+import keras
+from keras import layers
+
+
+def shared_level_shapes(teachers, width_multiplier=0.5, feature_widths=None):
+    """The shared feature space: one shape per level `1..B+1`.
+
+    Level 1 is the image (all teachers take the same input shape). For levels
+    `2..B+1` the spatial size is the largest of the teachers' and the width is
+    `feature_widths[l - 2]` when given, else
+    `max(8, round(width_multiplier * max over teachers of their width))`.
+
+    Args:
+        teachers: list of `keras_dfka.Teacher` with the same number of blocks.
+        width_multiplier: float > 0.
+        feature_widths: optional list of `B` ints, the widths of levels
+            `2..B+1`.
+
+    Returns:
+        A list of `B + 1` shape tuples without the batch axis.
+    """
+    if width_multiplier <= 0:
+        raise ValueError(
+            "`width_multiplier` must be positive. "
+            f"Received: width_multiplier={width_multiplier}"
+        )
+    num_blocks = teachers[0].num_blocks
+    if feature_widths is not None:
+        feature_widths = [int(w) for w in feature_widths]
+        if len(feature_widths) != num_blocks or min(feature_widths) <= 0:
+            raise ValueError(
+                f"`feature_widths` must hold {num_blocks} positive widths (one "
+                f"per level 2..{num_blocks + 1}). Received: {feature_widths}"
+            )
+    shapes = [teachers[0].level_shapes[0]]
+    for level in range(2, num_blocks + 2):
+        teacher_shapes = [t.level_shapes[level - 1] for t in teachers]
+        ranks = {len(s) for s in teacher_shapes}
+        if len(ranks) != 1:
+            raise ValueError(
+                f"All teachers' level-{level} features must have the same rank "
+                f"(all image-like or all vectors). Received shapes "
+                f"{teacher_shapes}"
+            )
+        width = max(s[-1] for s in teacher_shapes)
+        if feature_widths is not None:
+            width = feature_widths[level - 2]
+        else:
+            width = max(8, int(round(width * width_multiplier)))
+        if ranks == {1}:
+            shapes.append((width,))
+        else:
+            height = max(s[0] for s in teacher_shapes)
+            wide = max(s[1] for s in teacher_shapes)
+            shapes.append((height, wide, width))
+    return shapes
+
+
+def _upsample(x, target_hw, name):
+    height, width = x.shape[1], x.shape[2]
+    if (height, width) == tuple(target_hw):
+        return x
+    fy, fx = target_hw[0] / height, target_hw[1] / width
+    if fy == int(fy) and fx == int(fx) and fy >= 1 and fx >= 1:
+        return layers.UpSampling2D(size=(int(fy), int(fx)), name=name)(x)
+    return layers.Resizing(*target_hw, interpolation="bilinear", name=name)(x)
+
+
+def _conv_block(x, filters, name):
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(
+        x
+    )
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.LeakyReLU(negative_slope=0.2, name=f"{name}_act")(x)
+
+
+def build_group_stack_generator(level_shapes, latent_dim, name="generator"):
+    """Builds the group-stack generator `G = G^1..G^B` (paper Eq. 2).
+
+    `G^1(z)` produces level `B`; `G^j` maps level `B-j+2` to level `B-j+1`;
+    `G^B` outputs the image (level 1) in `[0, 1]`. Each group is
+    `UpSampling2D + Conv2D + BatchNorm + LeakyReLU` (upsampling plus
+    convolution, not `Conv2DTranspose`, whose gradients are much slower under
+    JAX on CPU). The image group ends with a `3x3` convolution and
+    `(tanh + 1) / 2`.
+
+    Args:
+        level_shapes: the shared shapes of levels `1..B+1` (see
+            `shared_level_shapes`); levels `1..B` must be image-like.
+        latent_dim: int > 0.
+        name: the model's name.
+
+    Returns:
+        A functional `keras.Model` from `z` of shape `(batch, latent_dim)` to
+        the list `[image, level_2, ..., level_B]` (ascending levels).
+    """
+    num_blocks = len(level_shapes) - 1
+    for level, shape in enumerate(level_shapes[:num_blocks], start=1):
+        if len(shape) != 3:
+            raise ValueError(
+                "The generator synthesizes levels 1..B, which must be "
+                f"image-like (height, width, channels); level {level} has "
+                f"shape {shape}."
+            )
+    z = keras.Input((latent_dim,), name="z")
+    top = level_shapes[num_blocks - 1]
+    start_hw = (max(1, math.ceil(top[0] / 2)), max(1, math.ceil(top[1] / 2)))
+    x = layers.Dense(
+        start_hw[0] * start_hw[1] * top[2], use_bias=False, name="group_1_dense"
+    )(z)
+    x = layers.Reshape(start_hw + (top[2],), name="group_1_reshape")(x)
+    x = layers.BatchNormalization(name="group_1_dense_bn")(x)
+    x = layers.LeakyReLU(negative_slope=0.2, name="group_1_dense_act")(x)
+    x = _upsample(x, top[:2], "group_1_upsample")
+    x = _conv_block(x, top[2], "group_1")
+    features = {num_blocks: x}
+    for group in range(2, num_blocks + 1):
+        level = num_blocks - group + 1
+        shape = level_shapes[level - 1]
+        x = _upsample(x, shape[:2], f"group_{group}_upsample")
+        if level > 1:
+            x = _conv_block(x, shape[2], f"group_{group}")
+            features[level] = x
+        else:
+            hidden = max(16, level_shapes[1][2] // 2 if num_blocks > 1 else 32)
+            x = _conv_block(x, hidden, f"group_{group}")
+            x = layers.Conv2D(shape[2], 3, padding="same", name=f"group_{group}_rgb")(
+                x
+            )
+            x = layers.Activation("tanh", name=f"group_{group}_tanh")(x)
+            x = layers.Rescaling(0.5, offset=0.5, name="image")(x)
+            features[1] = x
+    if num_blocks == 1:
+        # One group: level 1 is produced directly from the dense projection.
+        shape = level_shapes[0]
+        x = _upsample(features[1], shape[:2], "group_1_image_upsample")
+        x = layers.Conv2D(shape[2], 3, padding="same", name="group_1_rgb")(x)
+        x = layers.Activation("tanh", name="group_1_tanh")(x)
+        features = {1: layers.Rescaling(0.5, offset=0.5, name="image")(x)}
+    outputs = [features[level] for level in range(1, num_blocks + 1)]
+    return keras.Model(z, outputs, name=name)

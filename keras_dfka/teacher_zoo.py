@@ -1,0 +1,73 @@
+"""Small CNN classifiers for examples, tests and benchmarks."""
+
+import keras
+from keras import layers
+
+from keras_dfka.task import Task
+
+
+def small_cnn(
+    input_shape,
+    tasks,
+    widths=(32, 64, 128),
+    from_logits=False,
+    dropout=0.0,
+    name="teacher",
+):
+    """A VGG-style CNN with `len(widths)` blocks and one output per task.
+
+    Block `b` is `Conv3x3 + BatchNorm + ReLU` twice then `MaxPool 2x2`; its
+    last layer is named `f"{name}_block{b}"` so that the model can be cut
+    with `keras_dfka.Teacher(model, blocks=block_names(model))`. The head is
+    global average pooling (plus optional dropout) and one dense output per
+    task, with the task's activation unless `from_logits`.
+
+    Args:
+        input_shape: `(height, width, channels)`.
+        tasks: list of `keras_dfka.Task` (or dicts).
+        widths: the channel widths of the blocks.
+        from_logits: bool, whether the outputs are left as logits.
+        dropout: float, dropout rate before the outputs.
+        name: the model's name and the prefix of its layer names.
+
+    Returns:
+        A functional `keras.Model` with one output per task (a single tensor
+        when there is one task).
+
+    Example:
+
+    ```python
+    model = keras_dfka.teacher_zoo.small_cnn(
+        (32, 32, 3), [keras_dfka.Task("attrs", ["a", "b"])], widths=(8, 16))
+    keras_dfka.teacher_zoo.block_names(model)  # ['teacher_block1', ...]
+    ```
+    """
+    tasks = [Task.from_any(t, i) for i, t in enumerate(tasks)]
+    inputs = keras.Input(input_shape, name=f"{name}_image")
+    x = inputs
+    for b, width in enumerate(widths, start=1):
+        for c in (1, 2):
+            x = layers.Conv2D(
+                width, 3, padding="same", use_bias=False, name=f"{name}_b{b}_conv{c}"
+            )(x)
+            x = layers.BatchNormalization(name=f"{name}_b{b}_bn{c}")(x)
+            x = layers.ReLU(name=f"{name}_b{b}_relu{c}")(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_block{b}")(x)
+    x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    outputs = [
+        layers.Dense(
+            task.num_labels,
+            activation=None if from_logits else task.activation,
+            name=f"{name}_{task.name}",
+        )(x)
+        for task in tasks
+    ]
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
+
+
+def block_names(model):
+    """The block-ending layer names of a `small_cnn` model, in order."""
+    prefix = f"{model.name}_block"
+    return [layer.name for layer in model.layers if layer.name.startswith(prefix)]
