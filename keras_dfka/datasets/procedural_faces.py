@@ -127,9 +127,13 @@ def _attributes_from_uniforms(u):
 
 
 # --------------------------------------------------------------------------
-# Signed-distance helpers. Distances are in face-local units (the face is 2
-# units tall); negative inside. `_cov` turns a distance into anti-aliased
-# coverage in [0, 1] given the pixel size `px` in the same units.
+# Drawing. Shapes are signed distances in face-local units (the face is about
+# 2 units tall, `u` to the right, `v` down; negative inside). `_cov` turns a
+# distance into anti-aliased coverage in [0, 1] given the pixel size `px` in
+# the same units. Each feature is drawn only on the pixel window that can hold
+# it, and only for the faces that have it, which keeps drawing fast.
+
+_F32 = np.float32
 
 
 def _cov(d, px):
@@ -145,18 +149,347 @@ def _ellipse(u, v, cu, cv, ru, rv):
 
 
 def _band(u, v, curve, slope, half_thickness, u_min, u_max):
-    """A thick curve `v = curve` over `u_min < u < u_max`."""
+    """A thick curve `v = curve(u)` over `u_min < u < u_max`."""
+    slope = np.asarray(slope, dtype=_F32)
     d = np.abs(v - curve) / np.sqrt(1.0 + slope * slope) - half_thickness
     return np.maximum(d, np.maximum(u_min - u, u - u_max))
-
-
-def _blend(canvas, alpha, color):
-    canvas += alpha[..., None] * (color - canvas)
 
 
 def _color(*channels):
     """Stacks `(n, 1, 1)` channel arrays into an `(n, 1, 1, 3)` colour."""
     return np.stack(channels, axis=-1)
+
+
+def _palette(colors, uniform):
+    index = np.minimum((uniform * len(colors)).astype(int), len(colors) - 1)
+    return colors[index.reshape(-1)].reshape(-1, 1, 1, 3)
+
+
+class _Region:
+    """Face-local coordinates, parameters and canvas of one pixel window."""
+
+    def __init__(self, u, v, px, q, canvas):
+        self.u, self.v, self.px, self.q, self.canvas = u, v, px, q, canvas
+        self.ua = np.abs(u)  # Mirrored, for left / right symmetric features.
+
+    def blend(self, alpha, color):
+        self.canvas += alpha[..., None] * (color - self.canvas)
+
+    def hair_texture(self):
+        phase = self.q["hair_phase"]
+        strands = 1.0 + 0.1 * np.sin(
+            self.u * 26.0 + 5.0 * np.sin(self.v * 3.0 + phase * 6.0) + phase
+        )
+        return self.q["hair"] * strands[..., None]
+
+    def face_distance(self):
+        q, u, v = self.q, self.u, self.v
+        half_w = q["width"] * (1.0 - q["taper"] * np.clip(v, 0.0, 1.0) ** 2)
+        x = u / half_w
+        r = np.sqrt(x * x + v * v)
+        grad = np.sqrt((x / half_w) ** 2 + v * v) / np.maximum(r, 1e-6) + 1e-6
+        return (r - 1.0) / grad, r
+
+
+class _Scene:
+    """A batch of faces being drawn: canvas, pixel grid and parameters."""
+
+    def __init__(self, canvas, q):
+        n, size = canvas.shape[0], canvas.shape[1]
+        self.canvas, self.q, self.size = canvas, q, size
+        t = ((np.arange(size, dtype=_F32) + 0.5) / size * 2.0 - 1.0).astype(_F32)
+        self.grid = t
+        self.cos, self.sin = np.cos(q["angle"]), np.sin(q["angle"])
+        self.n = n
+
+    def draw(self, box, fn, gate=None):
+        """Calls `fn(region)` on the window holding local `box` = (u0, u1, v0, v1)."""
+        q = self.q
+        if gate is None:
+            index = slice(None)
+        else:
+            index = np.flatnonzero(gate.reshape(-1))
+            if index.size == 0:
+                return
+        cx, cy, s = q["cx"][index], q["cy"][index], q["s"][index]
+        cos, sin = self.cos[index], self.sin[index]
+        u0, u1, v0, v1 = box
+        corners_u = np.array([u0, u1, u0, u1], dtype=_F32)
+        corners_v = np.array([v0, v0, v1, v1], dtype=_F32)
+        xs = cx + s * (cos * corners_u - sin * corners_v)
+        ys = cy + s * (sin * corners_u + cos * corners_v)
+        size = self.size
+        c0 = max(int(np.floor((xs.min() + 1.0) / 2.0 * size)) - 1, 0)
+        c1 = min(int(np.ceil((xs.max() + 1.0) / 2.0 * size)) + 1, size)
+        r0 = max(int(np.floor((ys.min() + 1.0) / 2.0 * size)) - 1, 0)
+        r1 = min(int(np.ceil((ys.max() + 1.0) / 2.0 * size)) + 1, size)
+        if c0 >= c1 or r0 >= r1:
+            return
+        dx = self.grid[c0:c1].reshape(1, 1, -1) - cx
+        dy = self.grid[r0:r1].reshape(1, -1, 1) - cy
+        u = (cos * dx + sin * dy) / s
+        v = (cos * dy - sin * dx) / s
+        px = (2.0 / size) / s
+        if gate is None:
+            fn(_Region(u, v, px, q, self.canvas[:, r0:r1, c0:c1]))
+        else:
+            sub_q = {key: value[index] for key, value in q.items()}
+            window = self.canvas[index, r0:r1, c0:c1]
+            fn(_Region(u, v, px, sub_q, window))
+            self.canvas[index, r0:r1, c0:c1] = window
+
+
+def _face_parameters(flags, u):
+    """Per-face parameters, each `(n, 1, 1)` (or `(n, 1, 1, 3)` for colours)."""
+    n = flags.shape[0]
+
+    def col(x):
+        return np.asarray(x).astype(_F32).reshape(n, 1, 1)
+
+    q = {name: col(flags[:, i]) for i, name in enumerate(ATTRIBUTES)}
+    q.update(
+        {name: col(u[:, len(ATTRIBUTES) + i]) for i, name in enumerate(_NUISANCE)}
+    )
+    male, young = q["Male"], q["Young"]
+    q["cx"] = (q["cx"] - 0.5) * 0.14
+    q["cy"] = 0.05 + (q["cy"] - 0.5) * 0.1
+    q["s"] = 0.49 + q["scale"] * 0.07
+    q["angle"] = (q["angle"] - 0.5) * 0.3
+    q["width"] = 0.74 + 0.06 * male + (q["width"] - 0.5) * 0.08
+    q["taper"] = 0.26 - 0.14 * male
+    q["ex"] = 0.29 + (q["eye_dx"] - 0.5) * 0.06
+    q["ey"] = -0.1 + (q["eye_dy"] - 0.5) * 0.08
+    q["ry_eye"] = (0.075 + 0.02 * young) * (0.9 + 0.2 * q["eye_size"])
+    q["rx_eye"] = (0.145 + 0.025 * young) * (0.9 + 0.2 * q["eye_size"])
+    q["my"] = 0.55 + (q["mouth_dy"] - 0.5) * 0.08
+    q["mw"] = 0.24 + 0.05 * q["Smiling"] + (q["mouth_w"] - 0.5) * 0.06
+    q["old"] = (1.0 - young) * (0.6 + 0.4 * q["wrinkle"])
+    q["length"] = np.where(
+        male > 0, 0.15 * q["hair_len"], 0.55 + 0.45 * q["hair_len"]
+    ).astype(_F32)
+
+    gray_bg = (q["bg_r"] + q["bg_g"] + q["bg_b"]) / 3.0
+    q["bg"] = _color(
+        *[0.15 + 0.7 * (0.6 * q[c] + 0.4 * gray_bg) for c in ("bg_r", "bg_g", "bg_b")]
+    )
+    q["cloth"] = _color(*[0.08 + 0.72 * q[c] for c in ("cloth_r", "cloth_g", "cloth_b")])
+    q["hat"] = _color(*[0.1 + 0.8 * q[c] for c in ("hat_r", "hat_g", "hat_b")])
+
+    light = np.array([0.92, 0.7, 0.56], dtype=_F32)
+    dark = np.array([0.42, 0.27, 0.18], dtype=_F32)
+    tone = q["skin_tone"][..., None] * 0.8
+    normal_skin = light * (1.0 - tone) + dark * tone
+    normal_skin = normal_skin + _color(
+        (q["skin_r"] - 0.5) * 0.06, 0.0 * q["skin_r"], (q["skin_b"] - 0.5) * 0.05
+    )
+    jitter = q["pale"] - 0.5
+    pale_skin = np.array([0.98, 0.89, 0.83], dtype=_F32) + _color(
+        jitter * 0.03, jitter * 0.04, jitter * 0.05
+    )
+    pale_on = q["Pale_Skin"][..., None]
+    skin = pale_on * pale_skin + (1.0 - pale_on) * normal_skin
+    q["skin"] = skin * (1.0 + 0.03 * young[..., None])
+
+    shade = 0.8 + 0.4 * q["hair_shade"][..., None]
+    black_hair = np.array([0.08, 0.065, 0.06], dtype=_F32) * (0.6 + shade)
+    blond_hair = np.array([0.9, 0.76, 0.45], dtype=_F32) * (0.85 + 0.15 * shade)
+    brown_hair = np.array([0.42, 0.26, 0.14], dtype=_F32) * shade
+    gray_hair = np.array([0.62, 0.61, 0.6], dtype=_F32) * (0.75 + 0.25 * shade)
+    is_gray = ((1.0 - young) * (q["gray"] < 0.45))[..., None]
+    other_hair = is_gray * gray_hair + (1.0 - is_gray) * brown_hair
+    black_on, blond_on = q["Black_Hair"][..., None], q["Blond_Hair"][..., None]
+    q["hair"] = (
+        black_on * black_hair
+        + blond_on * blond_hair
+        + (1.0 - black_on - blond_on) * other_hair
+    ).astype(_F32)
+
+    q["eye_rgb"] = _palette(_EYE_COLORS, q["eye_color"])
+    q["shadow_rgb"] = _palette(_SHADOW_COLORS, q["shadow_color"])
+    q["frame_rgb"] = _palette(_FRAME_COLORS, q["glass_color"])
+    dark_lens = (q["glass_tint"] < 0.15).astype(_F32)
+    q["tint"] = 0.12 + 0.73 * dark_lens
+    q["lens_rgb"] = _color(
+        0.6 - 0.55 * dark_lens, 0.68 - 0.62 * dark_lens, 0.78 - 0.7 * dark_lens
+    )
+    q["red_lips"] = _color(
+        0.62 + 0.15 * q["lip_color"], 0.05 + 0.0 * q["lip_color"], 0.1 + 0.1 * q["lip_color"]
+    )
+    return {key: value.astype(_F32) for key, value in q.items()}
+
+
+def _draw_body(r):
+    q = r.q
+    body = _ellipse(r.u, r.v, 0.0, 2.05, 1.95 + 0.2 * q["Male"], 0.9)
+    r.blend(_cov(body, r.px), q["cloth"])
+
+
+def _draw_back_hair(r):
+    q, u, v = r.q, r.u, r.v
+    length, width = q["length"], q["width"]
+    back = _ellipse(
+        u, v, 0.0, -0.06 + 0.45 * length, width * (1.08 + 0.3 * length),
+        1.08 + 0.5 * length,
+    )
+    back = np.maximum(back, v - (-0.25 + 1.5 * length + 0.05 * np.sin(u * 9.0)))
+    r.blend(_cov(back, r.px), r.hair_texture())
+
+
+def _draw_neck(r):
+    neck = np.maximum(r.ua - 0.34 - 0.04 * r.q["Male"], np.abs(r.v - 1.2) - 0.7)
+    r.blend(_cov(neck, r.px), r.q["skin"] * 0.8)
+
+
+def _draw_ears(r):
+    ears = _ellipse(r.ua, r.v, r.q["width"] * 0.97, -0.02, 0.12, 0.2)
+    r.blend(_cov(ears, r.px), r.q["skin"] * 0.9)
+
+
+def _draw_face(r):
+    face, radius = r.face_distance()
+    shading = 1.06 - 0.2 * np.clip(radius, 0.0, 1.0) ** 3 - 0.04 * r.u
+    r.blend(_cov(face, r.px), r.q["skin"] * shading[..., None])
+
+
+def _draw_wrinkles(r):
+    q, u, v, ua = r.q, r.u, r.v, r.ua
+    lines = np.minimum(
+        _band(u, v, -0.55 - 0.03 * (1 - (u / 0.35) ** 2), 0.0, 0.022, -0.35, 0.35),
+        _band(u, v, -0.66 - 0.03 * (1 - (u / 0.3) ** 2), 0.0, 0.022, -0.3, 0.3),
+    )
+    my, mw = q["my"], q["mw"]
+    slope = (my + 0.02 - 0.26) / (mw + 0.07 - 0.17)
+    fold = _band(ua, v, 0.26 + (ua - 0.17) * slope, slope, 0.024, 0.17, mw + 0.07)
+    ex, rx, ry = q["ex"], q["rx_eye"], q["ry_eye"]
+    bag_u = (ua - ex) / rx
+    bag_v = q["ey"] + ry + 0.05 + 0.03 * (1 - bag_u**2)
+    bags = _band(ua, v, bag_v, 0.0, 0.018, ex - 0.8 * rx, ex + 0.8 * rx)
+    lines = np.minimum(np.minimum(lines, fold), bags)
+    r.blend(_cov(lines, r.px) * q["old"], q["skin"] * 0.68)
+
+
+def _draw_makeup(r):
+    q, v, ua = r.q, r.v, r.ua
+    cheek = np.sqrt((ua - 0.43) ** 2 + (v - 0.25) ** 2)
+    blush = np.clip(1.0 - cheek / 0.22, 0.0, 1.0) * (0.3 + 0.25 * q["blush"])
+    r.blend(blush, np.array([0.92, 0.38, 0.45], dtype=_F32))
+    ry = q["ry_eye"]
+    lid = _ellipse(ua, v, q["ex"], q["ey"] - ry * 0.6, q["rx_eye"] * 1.2, ry + 0.07)
+    r.blend(_cov(lid, r.px) * 0.8, q["shadow_rgb"])
+
+
+def _draw_eyes(r):
+    q, u, v, ua = r.q, r.u, r.v, r.ua
+    ex, ey, ry = q["ex"], q["ey"], q["ry_eye"]
+    sclera = _ellipse(ua, v, ex, ey, q["rx_eye"], ry)
+    gaze = (q["gaze"] - 0.5) * 0.06
+    iris_d = np.sqrt((u - np.sign(u) * ex - gaze) ** 2 + (v - ey) ** 2)
+    iris = np.maximum(iris_d - ry * 1.05, sclera)
+    pupil = np.maximum(iris_d - ry * 0.45, sclera)
+    r.blend(_cov(sclera, r.px), np.array([0.95, 0.94, 0.91], dtype=_F32))
+    r.blend(_cov(iris, r.px), q["eye_rgb"])
+    r.blend(_cov(pupil, r.px), np.array([0.03, 0.02, 0.02], dtype=_F32))
+    liner = 0.014 + 0.02 * q["Heavy_Makeup"] + 0.012 * (v < ey).astype(_F32)
+    outline = np.abs(sclera) - liner
+    r.blend(_cov(outline, r.px), np.array([0.14, 0.08, 0.06], dtype=_F32))
+
+
+def _draw_brows(r):
+    q, ua = r.q, r.ua
+    half, centre = 0.19, q["ex"] + 0.01
+    bu = (ua - centre) / half
+    arch = 0.04 + 0.04 * q["brow_arch"]
+    brow_v = q["ey"] - 0.21 - arch * (1.0 - bu * bu) + 0.02 * bu
+    thick = (0.022 + 0.018 * q["Male"] + 0.01 * q["brow_thick"]) * (1.0 - 0.5 * bu**2)
+    brow = _band(ua, r.v, brow_v, 0.0, thick, centre - half, centre + half)
+    r.blend(_cov(brow, r.px) * 0.9, q["hair"] * 0.55 + 0.03)
+
+
+def _draw_nose(r):
+    skin = r.q["skin"]
+    nostrils = _ellipse(r.ua, r.v, 0.065, 0.3, 0.04, 0.022)
+    r.blend(_cov(nostrils, r.px) * 0.7, skin * 0.45)
+    ridge = np.maximum(np.abs(r.u - 0.07) - 0.02, np.abs(r.v - 0.1) - 0.17)
+    r.blend(_cov(ridge, r.px) * 0.35, skin * 0.7)
+
+
+def _draw_goatee(r):
+    q, v = r.q, r.v
+    my, mw = q["my"], q["mw"]
+    beard = _ellipse(r.u, v, 0.0, my + 0.2, mw * 1.1, 0.26 + 0.06 * q["beard_size"])
+    face, _ = r.face_distance()
+    beard = np.maximum(np.maximum(beard, face + 0.01), my - 0.13 - v)
+    r.blend(_cov(beard, r.px) * 0.92, r.hair_texture() * 0.7)
+
+
+def _draw_mouth(r):
+    q, u, v = r.q, r.u, r.v
+    smiling, mouth_open = q["Smiling"], q["Mouth_Slightly_Open"]
+    my, mw = q["my"], q["mw"]
+    k = np.clip(1.0 - (u / mw) ** 2, 0.0, 1.0)
+    sk = np.sqrt(k)
+    curve = np.where(smiling > 0, 0.07 + 0.04 * q["smile_c"], (q["smile_c"] - 0.5) * 0.03)
+    mid = my + curve * k - curve * 0.5
+    opening = mouth_open * (0.09 + 0.05 * q["open_h"] + 0.03 * smiling)
+    top = mid - 0.012 * sk
+    bottom = mid + opening * sk
+    outside = np.abs(u) - mw
+    lip_top = top - (0.055 - 0.02 * smiling) * sk
+    lip_bottom = bottom + 0.06 * sk
+    lips = np.maximum(np.maximum(lip_top - v, v - lip_bottom), outside)
+    makeup = q["Heavy_Makeup"][..., None]
+    natural = q["skin"] * np.array([0.85, 0.58, 0.58], dtype=_F32)
+    r.blend(_cov(lips, r.px), makeup * q["red_lips"] + (1.0 - makeup) * natural)
+    inside = np.maximum(np.maximum(top - v, v - bottom), outside)
+    r.blend(_cov(inside, r.px), np.array([0.28, 0.06, 0.08], dtype=_F32))
+    teeth = np.maximum(np.maximum(top - v, v - top - 0.045 * sk), outside + 0.03)
+    teeth_on = smiling * mouth_open
+    r.blend(_cov(teeth, r.px) * teeth_on, np.array([0.93, 0.9, 0.84], dtype=_F32))
+
+
+def _draw_front_hair(r):
+    q, u, v = r.q, r.u, r.v
+    width = q["width"]
+    fringe = (
+        -0.42
+        + (q["bang_slant"] - 0.5) * 0.3 * u
+        + 0.035 * np.sin(u * 17.0 + q["bang_phase"] * 6.0)
+    )
+    hairline = np.where(q["Bangs"] > 0, fringe, -0.7 + 0.05 * q["Male"])
+    hairline = hairline + 0.5 * (u / width) ** 2
+    cap = _ellipse(u, v, 0.0, -0.06, width * 1.08, 1.08)
+    front = np.maximum(cap, v - hairline)
+    r.blend(_cov(front, r.px), r.hair_texture())
+
+
+def _draw_glasses(r):
+    q, v, ua = r.q, r.v, r.ua
+    ex, ey = q["ex"], q["ey"]
+    rg = np.maximum(0.19 + 0.04 * q["glass_r"], q["rx_eye"] + 0.045)
+    lens_u, lens_v = ua - ex, v - ey - 0.01
+    round_lens = np.sqrt(lens_u**2 + lens_v**2) - rg
+    rect_lens = np.maximum(np.abs(lens_u) - rg * 1.08, np.abs(lens_v) - rg * 0.78)
+    lens = np.where(q["glass_shape"] < 0.5, round_lens, rect_lens)
+    r.blend(_cov(lens, r.px) * q["tint"], q["lens_rgb"])
+    frame_t = 0.02 + 0.012 * q["glass_r"]
+    bar_v = ey - 0.03
+    bridge = _band(ua, v, bar_v, 0.0, frame_t, -1.0, ex - rg * 0.9)
+    arms = _band(ua, v, bar_v, 0.0, frame_t * 0.8, ex + rg * 0.9, q["width"] * 0.99)
+    frame = np.minimum(np.minimum(np.abs(lens) - frame_t, bridge), arms)
+    r.blend(_cov(frame, r.px), q["frame_rgb"])
+
+
+def _draw_hat(r):
+    q, u, v = r.q, r.u, r.v
+    brim_v, width, hat = -0.56, q["width"], q["hat"]
+    crown = _ellipse(u, v, 0.0, brim_v, width * 1.14, 0.6 + 0.25 * q["hat_h"])
+    crown = np.maximum(crown, v - brim_v)
+    r.blend(_cov(crown, r.px), hat)
+    ribbon = np.maximum(crown, brim_v - 0.11 - v)
+    r.blend(_cov(ribbon, r.px), 1.0 - hat * 0.8)
+    brim_u = width * 1.14 * (1.1 + 0.35 * q["brim_w"])
+    brim = _ellipse(u, v, 0.0, brim_v, brim_u, 0.075)
+    r.blend(_cov(brim, r.px), hat * 0.75)
 
 
 def _render(flags, u, noise, image_size):
@@ -172,259 +505,36 @@ def _render(flags, u, noise, image_size):
         float32 `(n, s, s, 3)` images in `[0, 1]`.
     """
     n = flags.shape[0]
-    f32 = np.float32
-
-    def col(a):
-        return a.astype(f32).reshape(n, 1, 1)
-
-    a = {name: col(flags[:, i]) for i, name in enumerate(ATTRIBUTES)}
-    p = {
-        name: col(u[:, len(ATTRIBUTES) + i]) for i, name in enumerate(_NUISANCE)
-    }
-    male, young = a["Male"], a["Young"]
-
-    # Pixel grid in [-1, 1]^2 (y down), then face-local rotated, scaled coords.
-    t = ((np.arange(image_size, dtype=f32) + 0.5) / image_size * 2.0 - 1.0).astype(
-        f32
+    q = _face_parameters(flags, u)
+    t = ((np.arange(image_size, dtype=_F32) + 0.5) / image_size * 2.0 - 1.0).astype(
+        _F32
     )
-    gx = t.reshape(1, 1, image_size)
-    gy = t.reshape(1, image_size, 1)
-    cx = (p["cx"] - 0.5) * 0.14
-    cy = 0.03 + (p["cy"] - 0.5) * 0.1
-    s = 0.47 + p["scale"] * 0.07
-    angle = (p["angle"] - 0.5) * 0.3
-    cos, sin = np.cos(angle), np.sin(angle)
-    dx, dy = gx - cx, gy - cy
-    uu = (cos * dx + sin * dy) / s
-    vv = (cos * dy - sin * dx) / s
-    ua = np.abs(uu)  # Mirror image for left / right symmetric features.
-    px = (2.0 / image_size) / s
+    gradient = 1.0 + (q["bg_grad"] - 0.5) * 0.5 * t.reshape(1, -1, 1)
+    canvas = np.empty((n, image_size, image_size, 3), dtype=_F32)
+    canvas[:] = q["bg"] * gradient[..., None]
 
-    # ------------------------------------------------------------ colours
-    gray_bg = (p["bg_r"] + p["bg_g"] + p["bg_b"]) / 3.0
-    bg = _color(
-        *[0.15 + 0.7 * (0.6 * p[c] + 0.4 * gray_bg) for c in ("bg_r", "bg_g", "bg_b")]
-    )
-    light = np.array([0.92, 0.7, 0.56], dtype=f32)
-    dark = np.array([0.42, 0.27, 0.18], dtype=f32)
-    tone = p["skin_tone"][..., None] * 0.8
-    normal_skin = light * (1.0 - tone) + dark * tone
-    normal_skin = normal_skin + _color(
-        (p["skin_r"] - 0.5) * 0.06, 0.0 * p["skin_r"], (p["skin_b"] - 0.5) * 0.05
-    )
-    pale_skin = np.array([0.98, 0.89, 0.83], dtype=f32) + _color(
-        (p["pale"] - 0.5) * 0.03, (p["pale"] - 0.5) * 0.04, (p["pale"] - 0.5) * 0.05
-    )
-    pale_on = a["Pale_Skin"][..., None]
-    skin = pale_on * pale_skin + (1.0 - pale_on) * normal_skin
-    skin = skin * (1.0 + 0.03 * young[..., None])
+    scene = _Scene(canvas, q)
+    scene.draw((-2.3, 2.3, 1.1, 3.0), _draw_body)
+    scene.draw((-1.2, 1.2, -1.2, 1.35), _draw_back_hair)
+    scene.draw((-0.4, 0.4, 0.45, 1.95), _draw_neck)
+    scene.draw((-1.0, 1.0, -0.25, 0.2), _draw_ears, gate=q["Male"] > 0)
+    scene.draw((-0.87, 0.87, -1.03, 1.03), _draw_face)
+    scene.draw((-0.6, 0.6, -0.75, 0.72), _draw_wrinkles, gate=q["old"] > 0)
+    scene.draw((-0.7, 0.7, -0.42, 0.5), _draw_makeup, gate=q["Heavy_Makeup"] > 0)
+    scene.draw((-0.55, 0.55, -0.27, 0.07), _draw_eyes)
+    scene.draw((-0.56, 0.56, -0.46, -0.18), _draw_brows)
+    scene.draw((-0.15, 0.15, -0.1, 0.35), _draw_nose)
+    scene.draw((-0.45, 0.45, 0.37, 1.02), _draw_goatee, gate=q["Goatee"] > 0)
+    scene.draw((-0.34, 0.34, 0.38, 0.9), _draw_mouth)
+    scene.draw((-0.95, 0.95, -1.2, 0.45), _draw_front_hair)
+    scene.draw((-0.87, 0.87, -0.42, 0.22), _draw_glasses, gate=q["Eyeglasses"] > 0)
+    scene.draw((-1.6, 1.6, -1.5, -0.45), _draw_hat, gate=q["Wearing_Hat"] > 0)
 
-    shade = 0.8 + 0.4 * p["hair_shade"][..., None]
-    black_hair = np.array([0.08, 0.065, 0.06], dtype=f32) * (0.6 + shade)
-    blond_hair = np.array([0.9, 0.76, 0.45], dtype=f32) * (0.85 + 0.15 * shade)
-    brown_hair = np.array([0.42, 0.26, 0.14], dtype=f32) * shade
-    gray_hair = np.array([0.62, 0.61, 0.6], dtype=f32) * (0.75 + 0.25 * shade)
-    is_gray = ((1.0 - young) * (p["gray"] < 0.45))[..., None]
-    other_hair = is_gray * gray_hair + (1.0 - is_gray) * brown_hair
-    black_on, blond_on = a["Black_Hair"][..., None], a["Blond_Hair"][..., None]
-    hair = black_on * black_hair + blond_on * blond_hair
-    hair = hair + (1.0 - black_on - blond_on) * other_hair
-    strands = 1.0 + 0.1 * np.sin(
-        uu * 26.0 + 5.0 * np.sin(vv * 3.0 + p["hair_phase"] * 6.0) + p["hair_phase"]
-    )
-    hair_tex = hair * strands[..., None]
-
-    canvas = np.empty((n, image_size, image_size, 3), dtype=f32)
-    canvas[:] = bg * (1.0 + (p["bg_grad"] - 0.5) * 0.5 * gy)[..., None]
-
-    # ------------------------------------------------------- body and hair
-    width = 0.74 + 0.06 * male + (p["width"] - 0.5) * 0.08
-    cloth = _color(
-        *[0.08 + 0.72 * p[c] for c in ("cloth_r", "cloth_g", "cloth_b")]
-    )
-    body = _ellipse(uu, vv, 0.0, 2.05, 1.95 + 0.2 * male, 0.9)
-    _blend(canvas, _cov(body, px), cloth)
-
-    length = np.where(male > 0, 0.15 * p["hair_len"], 0.55 + 0.45 * p["hair_len"])
-    back = _ellipse(
-        uu,
-        vv,
-        0.0,
-        -0.06 + 0.45 * length,
-        width * (1.08 + 0.3 * length),
-        1.08 + 0.5 * length,
-    )
-    back = np.maximum(back, vv - (-0.25 + 1.5 * length + 0.05 * np.sin(uu * 9.0)))
-    _blend(canvas, _cov(back, px), hair_tex)
-
-    neck = np.maximum(ua - 0.34 - 0.04 * male, np.abs(vv - 1.2) - 0.7)
-    _blend(canvas, _cov(neck, px), skin * 0.8)
-
-    ears = _ellipse(ua, vv, width * 0.97, -0.02, 0.12, 0.2)
-    _blend(canvas, _cov(ears, px) * male, skin * 0.9)
-
-    # ---------------------------------------------------------------- face
-    taper = 0.26 - 0.14 * male
-    half_w = width * (1.0 - taper * np.clip(vv, 0.0, 1.0) ** 2)
-    xf = uu / half_w
-    rf = np.sqrt(xf * xf + vv * vv)
-    grad = np.sqrt((xf / half_w) ** 2 + vv * vv) / np.maximum(rf, 1e-6) + 1e-6
-    face = (rf - 1.0) / grad
-    face_alpha = _cov(face, px)
-    shading = (1.06 - 0.2 * np.clip(rf, 0.0, 1.0) ** 3 - 0.04 * uu)[..., None]
-    _blend(canvas, face_alpha, skin * shading)
-
-    # Age: forehead lines, nasolabial folds, under-eye bags.
-    old = (1.0 - young) * (0.6 + 0.4 * p["wrinkle"])
-    ex = 0.29 + (p["eye_dx"] - 0.5) * 0.06
-    ey = -0.1 + (p["eye_dy"] - 0.5) * 0.08
-    my = 0.55 + (p["mouth_dy"] - 0.5) * 0.08
-    mw = 0.24 + 0.05 * a["Smiling"] + (p["mouth_w"] - 0.5) * 0.06
-    wrinkle = skin * 0.68
-    lines = np.minimum(
-        _band(uu, vv, -0.55 - 0.03 * (1 - (uu / 0.35) ** 2), 0.0, 0.022, -0.35, 0.35),
-        _band(uu, vv, -0.66 - 0.03 * (1 - (uu / 0.3) ** 2), 0.0, 0.022, -0.3, 0.3),
-    )
-    slope = (my + 0.02 - 0.26) / (mw + 0.07 - 0.17)
-    fold = _band(ua, vv, 0.26 + (ua - 0.17) * slope, slope, 0.024, 0.17, mw + 0.07)
-    ry_eye = (0.075 + 0.02 * young) * (0.9 + 0.2 * p["eye_size"])
-    rx_eye = (0.145 + 0.025 * young) * (0.9 + 0.2 * p["eye_size"])
-    bag_u = (ua - ex) / rx_eye
-    bags = _band(ua, vv, ey + ry_eye + 0.05 + 0.03 * (1 - bag_u**2), 0.0, 0.018,
-                 ex - 0.8 * rx_eye, ex + 0.8 * rx_eye)
-    _blend(canvas, _cov(np.minimum(np.minimum(lines, fold), bags), px) * old, wrinkle)
-
-    # Make-up: blush and eyeshadow.
-    makeup = a["Heavy_Makeup"]
-    cheek = np.sqrt((ua - 0.43) ** 2 + (vv - 0.25) ** 2)
-    blush = np.clip(1.0 - cheek / 0.22, 0.0, 1.0) * (0.3 + 0.25 * p["blush"])
-    _blend(canvas, blush * makeup, np.array([0.92, 0.38, 0.45], dtype=f32))
-    sclera = _ellipse(ua, vv, ex, ey, rx_eye, ry_eye)
-    lid = _ellipse(ua, vv, ex, ey - ry_eye * 0.6, rx_eye * 1.2, ry_eye + 0.07)
-    shadow_color = _SHADOW_COLORS[
-        np.minimum((p["shadow_color"] * 4).astype(int), 3).reshape(n)
-    ].reshape(n, 1, 1, 3)
-    _blend(canvas, _cov(lid, px) * makeup * 0.8, shadow_color)
-
-    # ----------------------------------------------------------------- eyes
-    gaze = (p["gaze"] - 0.5) * 0.06
-    iris_d = np.sqrt((uu - np.sign(uu) * ex - gaze) ** 2 + (vv - ey) ** 2)
-    iris = np.maximum(iris_d - ry_eye * 1.05, sclera)
-    pupil = np.maximum(iris_d - ry_eye * 0.45, sclera)
-    _blend(canvas, _cov(sclera, px), np.array([0.95, 0.94, 0.91], dtype=f32))
-    eye_color = _EYE_COLORS[
-        np.minimum((p["eye_color"] * 4).astype(int), 3).reshape(n)
-    ].reshape(n, 1, 1, 3)
-    _blend(canvas, _cov(iris, px), eye_color)
-    _blend(canvas, _cov(pupil, px), np.array([0.03, 0.02, 0.02], dtype=f32))
-    liner = 0.014 + 0.02 * makeup + 0.012 * (vv < ey)
-    outline = np.abs(sclera) - liner
-    _blend(canvas, _cov(outline, px), np.array([0.14, 0.08, 0.06], dtype=f32))
-
-    # Eyebrows, dark versions of the hair colour.
-    brow_half = 0.19
-    bu = (ua - ex - 0.01) / brow_half
-    arch = 0.04 + 0.04 * p["brow_arch"]
-    brow_v = ey - 0.21 - arch * (1.0 - bu * bu) + 0.02 * bu
-    brow_t = (0.022 + 0.018 * male + 0.01 * p["brow_thick"]) * (1.0 - 0.5 * bu * bu)
-    brow = _band(ua, vv, brow_v, 0.0, brow_t, ex + 0.01 - brow_half,
-                 ex + 0.01 + brow_half)
-    _blend(canvas, _cov(brow, px) * 0.9, hair * 0.55 + 0.03)
-
-    # ----------------------------------------------------------------- nose
-    nostrils = _ellipse(ua, vv, 0.065, 0.3, 0.04, 0.022)
-    _blend(canvas, _cov(nostrils, px) * 0.7, skin * 0.45)
-    ridge = np.maximum(np.abs(uu - 0.07) - 0.02, np.abs(vv - 0.1) - 0.17)
-    _blend(canvas, _cov(ridge, px) * 0.35, skin * 0.7)
-
-    # --------------------------------------------------------------- goatee
-    beard = _ellipse(uu, vv, 0.0, my + 0.2, mw * 1.1, 0.26 + 0.06 * p["beard_size"])
-    beard = np.maximum(np.maximum(beard, face + 0.01), my - 0.13 - vv)
-    _blend(canvas, _cov(beard, px) * a["Goatee"] * 0.92, hair_tex * 0.7)
-
-    # ---------------------------------------------------------------- mouth
-    k = np.clip(1.0 - (uu / mw) ** 2, 0.0, 1.0)
-    sk = np.sqrt(k)
-    curve = np.where(
-        a["Smiling"] > 0, 0.07 + 0.04 * p["smile_c"], (p["smile_c"] - 0.5) * 0.03
-    )
-    mid = my + curve * k - curve * 0.5
-    opening = a["Mouth_Slightly_Open"] * (
-        0.09 + 0.05 * p["open_h"] + 0.03 * a["Smiling"]
-    )
-    top = mid - 0.012 * sk
-    bottom = mid + opening * sk
-    outside = np.abs(uu) - mw
-    lip_top = top - (0.055 - 0.02 * a["Smiling"]) * sk
-    lip_bottom = bottom + 0.06 * sk
-    lips = np.maximum(np.maximum(lip_top - vv, vv - lip_bottom), outside)
-    natural_lips = skin * np.array([0.85, 0.58, 0.58], dtype=f32)
-    red_lips = _color(
-        0.62 + 0.15 * p["lip_color"], 0.05 + 0.0 * p["lip_color"], 0.1 + 0.1 * p["lip_color"]
-    )
-    lip_color = makeup[..., None] * red_lips + (1.0 - makeup[..., None]) * natural_lips
-    _blend(canvas, _cov(lips, px), lip_color)
-    inside = np.maximum(np.maximum(top - vv, vv - bottom), outside)
-    _blend(canvas, _cov(inside, px), np.array([0.28, 0.06, 0.08], dtype=f32))
-    teeth = np.maximum(np.maximum(top - vv, vv - top - 0.045 * sk), outside + 0.03)
-    teeth_on = a["Smiling"] * a["Mouth_Slightly_Open"]
-    _blend(canvas, _cov(teeth, px) * teeth_on, np.array([0.93, 0.9, 0.84], dtype=f32))
-
-    # ----------------------------------------------------------- front hair
-    bangs = a["Bangs"]
-    hairline = np.where(
-        bangs > 0,
-        -0.42 + (p["bang_slant"] - 0.5) * 0.3 * uu
-        + 0.035 * np.sin(uu * 17.0 + p["bang_phase"] * 6.0),
-        -0.7 + 0.05 * male,
-    ) + 0.5 * (uu / width) ** 2
-    cap = _ellipse(uu, vv, 0.0, -0.06, width * 1.08, 1.08)
-    front = np.maximum(cap, vv - hairline)
-    _blend(canvas, _cov(front, px), hair_tex)
-
-    # ------------------------------------------------------------ eyeglasses
-    glasses = a["Eyeglasses"]
-    rg = np.maximum(0.19 + 0.04 * p["glass_r"], rx_eye + 0.045)
-    lens_u, lens_v = ua - ex, vv - ey - 0.01
-    round_lens = np.sqrt(lens_u**2 + lens_v**2) - rg
-    rect_lens = np.maximum(np.abs(lens_u) - rg * 1.08, np.abs(lens_v) - rg * 0.78)
-    lens = np.where(p["glass_shape"] < 0.5, round_lens, rect_lens)
-    dark_lens = (p["glass_tint"] < 0.15).astype(f32)
-    tint = 0.12 + 0.73 * dark_lens
-    lens_color = _color(0.6 - 0.55 * dark_lens, 0.68 - 0.62 * dark_lens,
-                        0.78 - 0.7 * dark_lens)
-    _blend(canvas, _cov(lens, px) * glasses * tint, lens_color)
-    frame_t = 0.02 + 0.012 * p["glass_r"]
-    frame = np.abs(lens) - frame_t
-    bar_v = ey - 0.03
-    bridge = _band(ua, vv, bar_v, 0.0, frame_t, -1.0, ex - rg * 0.9)
-    arms = _band(ua, vv, bar_v, 0.0, frame_t * 0.8, ex + rg * 0.9, width * 0.99)
-    frame = np.minimum(np.minimum(frame, bridge), arms)
-    frame_color = _FRAME_COLORS[
-        np.minimum((p["glass_color"] * 4).astype(int), 3).reshape(n)
-    ].reshape(n, 1, 1, 3)
-    _blend(canvas, _cov(frame, px) * glasses, frame_color)
-
-    # ------------------------------------------------------------------ hat
-    hat_on = a["Wearing_Hat"]
-    brim_v = -0.56
-    crown = _ellipse(uu, vv, 0.0, brim_v, width * 1.14, 0.6 + 0.25 * p["hat_h"])
-    crown = np.maximum(crown, vv - brim_v)
-    hat_color = _color(*[0.1 + 0.8 * p[c] for c in ("hat_r", "hat_g", "hat_b")])
-    _blend(canvas, _cov(crown, px) * hat_on, hat_color)
-    ribbon = np.maximum(crown, brim_v - 0.11 - vv)
-    _blend(canvas, _cov(ribbon, px) * hat_on, 1.0 - hat_color * 0.8)
-    brim = _ellipse(
-        uu, vv, 0.0, brim_v, width * 1.14 * (1.1 + 0.35 * p["brim_w"]), 0.075
-    )
-    _blend(canvas, _cov(brim, px) * hat_on, hat_color * 0.75)
-
-    # ------------------------------------------- global tone and pixel noise
-    contrast = (0.85 + 0.25 * p["contrast"])[..., None]
-    bright = ((p["bright"] - 0.5) * 0.12)[..., None]
-    sigma = (0.01 + 0.03 * p["noise"])[..., None]
-    canvas = (canvas - 0.5) * contrast + 0.5 + bright + sigma * noise
-    return np.clip(canvas, 0.0, 1.0).astype(f32)
+    contrast = (0.85 + 0.25 * q["contrast"])[..., None]
+    bright = ((q["bright"] - 0.5) * 0.12)[..., None]
+    sigma = (0.01 + 0.03 * q["noise"])[..., None]
+    canvas = (canvas - 0.5) * contrast + (0.5 + bright) + sigma * noise
+    return np.clip(canvas, 0.0, 1.0, out=canvas)
 
 
 def _check_image_size(image_size):
@@ -592,7 +702,8 @@ class ProceduralFaces:
 
         Returns:
             A tuple `(images, labels)`: float32 `(n, s, s, 3)` in `[0, 1]` and
-            float32 0 / 1 `(n, 12)`.
+            float32 0 / 1 `(n, 12)`. `images` is the cached array itself,
+            marked read-only; copy it before modifying it in place.
 
         Example:
 
@@ -600,26 +711,23 @@ class ProceduralFaces:
         x, y = keras_dfka.datasets.ProceduralFaces(1000).load()
         ```
         """
-        uniforms = self._get_uniforms()
-        flags = _attributes_from_uniforms(uniforms)
         if self._images is None:
             size = self.image_size
             images = np.empty((self.num_images, size, size, 3), dtype="float32")
+            uniforms = np.empty((self.num_images, _NUM_UNIFORMS))
             for start in range(0, self.num_images, _CHUNK):
                 stop = min(start + _CHUNK, self.num_images)
-                noise = np.stack(
-                    [
-                        _draw_uniforms_and_noise(
-                            np.random.default_rng((self.seed, i)), size
-                        )[1]
-                        for i in range(start, stop)
-                    ]
-                )
-                images[start:stop] = _render(
-                    flags[start:stop], uniforms[start:stop], noise, size
-                )
+                noise = np.empty((stop - start, size, size, 3), dtype="float32")
+                for i in range(start, stop):
+                    rng = np.random.default_rng((self.seed, i))
+                    uniforms[i], noise[i - start] = _draw_uniforms_and_noise(rng, size)
+                flags = _attributes_from_uniforms(uniforms[start:stop])
+                images[start:stop] = _render(flags, uniforms[start:stop], noise, size)
+            images.flags.writeable = False
+            self._uniforms = uniforms
             self._images = images
-        return self._images.copy(), flags.astype("float32")
+        flags = _attributes_from_uniforms(self._uniforms)
+        return self._images, flags.astype("float32")
 
     def split(self, fractions=(0.75, 0.125, 0.125)):
         """Splits the faces, in order, into train / validation / test.

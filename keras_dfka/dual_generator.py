@@ -1,0 +1,519 @@
+"""`DualGenerator`: stage 2, the student trunk trained block by block."""
+
+import numpy as np
+
+import keras
+from keras import layers
+from keras import ops
+
+from keras_dfka import losses
+from keras_dfka.amalgam_gan import AmalgamGAN
+from keras_dfka.amalgam_gan import build_multi_optimizer
+from keras_dfka.backend import Trainer
+from keras_dfka.label_selection import output_tasks
+from keras_dfka.label_selection import resolve_target_labels
+from keras_dfka.layers.feature_filter import FeatureFilter
+
+
+def build_student_block(input_shape, output_shape, width_multiplier=1.0, name="block"):
+    """A default dual-generator block `T^b`: shared level `b` -> level `b+1`.
+
+    For image-like outputs: `Conv3x3 + BatchNorm + ReLU` at
+    `width_multiplier * output width`, then a strided `Conv3x3 + BatchNorm +
+    ReLU` to the output width (stride = the spatial reduction; a resize when it
+    is not a whole number). For vector outputs: a convolution, global average
+    pooling and a dense layer with ReLU.
+
+    Args:
+        input_shape: shared level-`b` shape without the batch axis.
+        output_shape: shared level-`b+1` shape without the batch axis.
+        width_multiplier: float > 0, the hidden width relative to the output.
+        name: the block's name.
+
+    Returns:
+        A functional `keras.Model`.
+    """
+    inputs = keras.Input(input_shape, name=f"{name}_input")
+    out_channels = output_shape[-1]
+    hidden = max(4, int(round(out_channels * width_multiplier)))
+    x = layers.Conv2D(hidden, 3, padding="same", use_bias=False, name=f"{name}_conv1")(
+        inputs
+    )
+    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = layers.ReLU(name=f"{name}_relu1")(x)
+    if len(output_shape) == 1:
+        x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
+        x = layers.Dense(out_channels, name=f"{name}_dense")(x)
+        x = layers.ReLU(name=f"{name}_out")(x)
+        return keras.Model(inputs, x, name=name)
+    in_hw, out_hw = input_shape[:2], output_shape[:2]
+    stride = (in_hw[0] // out_hw[0], in_hw[1] // out_hw[1])
+    exact = all(i == o * s for i, o, s in zip(in_hw, out_hw, stride)) and min(stride) >= 1
+    if not exact:
+        x = layers.Resizing(*out_hw, interpolation="bilinear", name=f"{name}_resize")(x)
+        stride = (1, 1)
+    x = layers.Conv2D(
+        out_channels,
+        3,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        name=f"{name}_conv2",
+    )(x)
+    x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = layers.ReLU(name=f"{name}_out")(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def _copy_model(model, trainable=True):
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.trainable = trainable
+    return clone
+
+
+@keras.saving.register_keras_serializable(package="keras_dfka")
+class DualGenerator(Trainer, keras.Model):
+    """Stage 2: the dual generator `T = T^1..T^B`, the student trunk.
+
+    `T^b` maps shared level `b` to shared level `b + 1`. Its block-wise loss
+    (Eqs. 12-16) sends its output through the teacher-level filter
+    `f_m^{b+1}`, teacher `m`'s remaining blocks and head, and the task-level
+    filter `g_m` (only teacher `m`'s labels in `target_labels`), against the
+    teacher's own soft prediction on the generated image:
+
+    ```
+    image, F_g^2..F_g^B = G(z)                   # the frozen generator
+    target_m = g_m(O_m(image))
+    F_i^1 = T^{b-1..1}(image)   F_i^2 = F_g^b    # both stop_gradient
+    L_u^b = sum_m lambda_m * (lambda_1 * CE(g_m(O_m(f_m^{b+1}(T^b(F_i^1)))), target_m)
+                            + lambda_2 * CE(g_m(O_m(f_m^{b+1}(T^b(F_i^2)))), target_m))
+    loss = sum_b L_u^b
+    ```
+
+    For `b = 1` both streams are the image (weighted `lambda_1 + lambda_2`).
+    Because the inputs of every block are `stop_gradient`, one `fit()` trains
+    all blocks, each with its own loss. The two streams of a block run as one
+    concatenated batch. For softmax tasks the loss uses the whole distribution
+    of the task whenever any of its labels is a target.
+
+    Args:
+        amalgam_gan: a trained `keras_dfka.AmalgamGAN`. Its generator is
+            copied and frozen; its filters initialize this model's filters.
+        target_labels: list of label names (`"Smiling"`, or `"task/label"`
+            when several tasks share a name), in the order the TargetNet
+            should return them.
+        width_multiplier: float > 0, the hidden width of the default blocks
+            relative to the shared widths.
+        blocks: optional list of `B` Keras layers or models, custom blocks
+            mapping shared level `b` to shared level `b + 1`.
+        stream_weights: `(lambda_1, lambda_2)`, the weights of the student
+            stream and the generator stream (default `(1, 1)`).
+        block_wise: bool; `False` trains the trunk end to end on images with
+            one loss on its last block (an ablation).
+        temperature: float > 0, the distillation temperature.
+        teacher_weights: optional list of `lambda_m`, one per teacher.
+        name: the model's name.
+
+    Example:
+
+    ```python
+    dual = keras_dfka.DualGenerator(gan, target_labels=["Smiling", "Male"])
+    dual.compile()
+    dual.fit(keras_dfka.datasets.LatentNoise(gan.latent_dim, 64, steps=200))
+    target = keras_dfka.TargetNet.from_dual(dual)
+    ```
+
+    Reference:
+        Ye et al., "Data-Free Knowledge Amalgamation via Group-Stack
+        Dual-GAN", CVPR 2020, Sec. 3.2.
+    """
+
+    def __init__(
+        self,
+        amalgam_gan,
+        target_labels,
+        width_multiplier=1.0,
+        blocks=None,
+        stream_weights=(1.0, 1.0),
+        block_wise=True,
+        temperature=1.0,
+        teacher_weights=None,
+        name="dual_generator",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if not isinstance(amalgam_gan, AmalgamGAN):
+            raise ValueError(
+                "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
+                f"{type(amalgam_gan).__name__}"
+            )
+        if width_multiplier <= 0:
+            raise ValueError(
+                "`width_multiplier` must be positive. Received: "
+                f"width_multiplier={width_multiplier}"
+            )
+        stream_weights = tuple(float(w) for w in stream_weights)
+        if len(stream_weights) != 2 or min(stream_weights) < 0 or sum(stream_weights) <= 0:
+            raise ValueError(
+                "`stream_weights` must be two non-negative numbers, not both 0. "
+                f"Received: stream_weights={stream_weights}"
+            )
+        if temperature <= 0:
+            raise ValueError(
+                f"`temperature` must be positive. Received: temperature={temperature}"
+            )
+        self.amalgam_gan = amalgam_gan
+        self.teachers = amalgam_gan.teachers
+        self.latent_dim = amalgam_gan.latent_dim
+        self.level_shapes = amalgam_gan.level_shapes
+        self.num_blocks = amalgam_gan.num_blocks
+        self.target_labels = list(target_labels) if target_labels is not None else None
+        self.resolved_labels = resolve_target_labels(self.teachers, target_labels)
+        self.output_tasks = output_tasks(self.resolved_labels)
+        self.width_multiplier = float(width_multiplier)
+        self.stream_weights = stream_weights
+        self.block_wise = bool(block_wise)
+        self.temperature = float(temperature)
+        if teacher_weights is None:
+            teacher_weights = [1.0] * len(self.teachers)
+        teacher_weights = [float(w) for w in teacher_weights]
+        if len(teacher_weights) != len(self.teachers) or min(teacher_weights) < 0:
+            raise ValueError(
+                f"`teacher_weights` must hold {len(self.teachers)} non-negative "
+                f"numbers. Received: {teacher_weights}"
+            )
+        self.teacher_weights = teacher_weights
+        self._custom_blocks = blocks is not None
+
+        # Teachers with at least one target label, and what their loss uses.
+        self.active_teachers = sorted({g["teacher"] for g in self.output_tasks})
+        self.loss_items = {}
+        for group in self.output_tasks:
+            task = self.teachers[group["teacher"]].tasks[group["task"]]
+            indices = None if task.activation == "softmax" else sorted(group["indices"])
+            self.loss_items.setdefault(group["teacher"], []).append(
+                (group["task"], indices, task.activation)
+            )
+
+        self.generator = _copy_model(amalgam_gan.generator, trainable=False)
+
+        if blocks is None:
+            blocks = [
+                build_student_block(
+                    self.level_shapes[b - 1],
+                    self.level_shapes[b],
+                    self.width_multiplier,
+                    name=f"student_block_{b}",
+                )
+                for b in range(1, self.num_blocks + 1)
+            ]
+        else:
+            blocks = list(blocks)
+            if len(blocks) != self.num_blocks:
+                raise ValueError(
+                    f"`blocks` must hold {self.num_blocks} layers (one per teacher "
+                    f"block). Received {len(blocks)}."
+                )
+            for b, block in enumerate(blocks, start=1):
+                expected = (None,) + tuple(self.level_shapes[b])
+                got = tuple(block.compute_output_spec(
+                    keras.KerasTensor((None,) + tuple(self.level_shapes[b - 1]))
+                ).shape)
+                if got[1:] != expected[1:]:
+                    raise ValueError(
+                        f"`blocks[{b - 1}]` must map shared level {b} "
+                        f"{self.level_shapes[b - 1]} to level {b + 1} "
+                        f"{self.level_shapes[b]}. Its output shape is {got[1:]}."
+                    )
+        self.student_blocks = blocks
+        for block in self.student_blocks:
+            if not block.built:
+                block.build((None,) + tuple(self.level_shapes[blocks.index(block)]))
+
+        # filters[m][b - 1] maps shared level b + 1 to teacher m's level b + 1.
+        self.filters = []
+        for m, teacher in enumerate(self.teachers):
+            row = []
+            for level in range(2, self.num_blocks + 2):
+                if m not in self.active_teachers:
+                    row.append(None)
+                    continue
+                layer = FeatureFilter(
+                    teacher.level_shapes[level - 1],
+                    reduction=amalgam_gan.filter_reduction,
+                    gate=amalgam_gan.use_filters,
+                    name=f"filter_{m}_{teacher.name}_level_{level}",
+                )
+                layer.build((None,) + tuple(self.level_shapes[level - 1]))
+                if level <= self.num_blocks:
+                    layer.set_weights(amalgam_gan.filters[m][level - 2].get_weights())
+                row.append(layer)
+            self.filters.append(row)
+        self.active_blocks = list(range(1, self.num_blocks + 1))
+        self._compile_args = None
+        self._set_loss_names()
+        self.built = True
+
+    def _set_loss_names(self):
+        if self.block_wise:
+            self.loss_names = ["loss"] + [f"block_{b}" for b in self.active_blocks]
+        else:
+            self.loss_names = ["loss"]
+
+    # ----------------------------------------------------------------- graph
+    def trunk(self, images, training=False, up_to=None):
+        """Runs `T^1..T^{up_to}` on images; returns the list of outputs."""
+        outputs = []
+        x = images
+        for block in self.student_blocks[: up_to or self.num_blocks]:
+            x = block(x, training=training)
+            outputs.append(x)
+        return outputs
+
+    def teacher_branch(self, m, features, level):
+        """`O_m(f_m^level(features))`: teacher `m`'s per-task probabilities."""
+        filtered = self.filters[m][level - 2](features)
+        return self.teachers[m].from_level(filtered, level)
+
+    def _loss_view(self, m, probabilities):
+        items = []
+        for task_index, indices, activation in self.loss_items[m]:
+            p = probabilities[task_index]
+            if indices is not None:
+                p = ops.take(p, indices, axis=-1)
+            items.append((p, activation))
+        return items
+
+    def _branch_loss(self, m, features, level, targets, batch_size, weights):
+        view = self._loss_view(m, self.teacher_branch(m, features, level))
+        predictions = [p for p, _ in view]
+        activations = [a for _, a in view]
+        total = 0.0
+        start = 0
+        for weight in weights:
+            if weight > 0:
+                part = [p[start : start + batch_size] for p in predictions]
+                total = total + weight * losses.soft_cross_entropy(
+                    part, targets, activations, self.temperature
+                )
+            start += batch_size
+        return total
+
+    def compute_step_loss(self, z, training=False):
+        """The block-wise losses of one batch and their named values."""
+        outputs = self.generator(z, training=False)
+        images = outputs[0]
+        batch_size = ops.shape(images)[0]
+        targets = {}
+        for m in self.active_teachers:
+            probabilities = self.teachers[m].image_pass(images)[0]
+            targets[m] = [ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)]
+        lambda_1, lambda_2 = self.stream_weights
+        logs = {}
+        loss = 0.0
+        if not self.block_wise:
+            x = images
+            for block in self.student_blocks:
+                x = block(x, training=training)
+            level = self.num_blocks + 1
+            for m in self.active_teachers:
+                loss = loss + self.teacher_weights[m] * self._branch_loss(
+                    m, x, level, targets[m], batch_size, [1.0]
+                )
+            logs["loss"] = loss
+            return loss, logs
+        x = images
+        last = max(self.active_blocks)
+        for b in range(1, last + 1):
+            block = self.student_blocks[b - 1]
+            student_stream = ops.stop_gradient(x)
+            active = b in self.active_blocks
+            if b == 1 or lambda_2 == 0 or not active:
+                inputs = student_stream
+                weights = [lambda_1 + (lambda_2 if b == 1 else 0.0)]
+            else:
+                generator_stream = ops.stop_gradient(outputs[b - 1])
+                inputs = ops.concatenate([student_stream, generator_stream], axis=0)
+                weights = [lambda_1, lambda_2]
+            out = block(inputs, training=training and active)
+            if active:
+                block_loss = 0.0
+                for m in self.active_teachers:
+                    block_loss = block_loss + self.teacher_weights[m] * self._branch_loss(
+                        m, out, b + 1, targets[m], batch_size, weights
+                    )
+                logs[f"block_{b}"] = block_loss
+                loss = loss + block_loss
+            x = out[:batch_size] if len(weights) == 2 else out
+        logs["loss"] = loss
+        return loss, logs
+
+    def call(self, images, training=False):
+        """Probabilities for `target_labels`, `(batch, len(target_labels))`."""
+        features = self.trunk(images, training=training)[-1]
+        by_task = {}
+        level = self.num_blocks + 1
+        for m in self.active_teachers:
+            probabilities = self.teacher_branch(m, features, level)
+            for group in self.output_tasks:
+                if group["teacher"] == m:
+                    p = probabilities[group["task"]]
+                    by_task[(m, group["task"])] = p
+        columns = [
+            by_task[(r["teacher"], r["task"])][:, r["index"] : r["index"] + 1]
+            for r in self.resolved_labels
+        ]
+        return ops.concatenate(columns, axis=-1)
+
+    # -------------------------------------------------------------- training
+    def compile(
+        self, student_optimizer="auto", filter_optimizer="auto", jit_compile="auto", **kwargs
+    ):
+        """Configures training.
+
+        Args:
+            student_optimizer: `"auto"` (Adam, learning rate 1e-3,
+                `beta_1=0.5`) or a Keras optimizer (or its name), for the blocks.
+            filter_optimizer: the same, for the teacher-level filters.
+            jit_compile: passed to `keras.Model.compile`.
+            **kwargs: other `keras.Model.compile` arguments.
+        """
+        for key in ("loss", "metrics", "optimizer"):
+            if kwargs.get(key) is not None:
+                raise ValueError(
+                    f"`{key}` is not an argument of DualGenerator.compile(); its "
+                    f"losses are the block-wise losses. Received {key}={kwargs[key]!r}"
+                )
+        self._compile_args = dict(
+            student_optimizer=student_optimizer,
+            filter_optimizer=filter_optimizer,
+            jit_compile=jit_compile,
+            **kwargs,
+        )
+        optimizer = build_multi_optimizer(student_optimizer, filter_optimizer, 1e-3)
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._set_loss_names()
+        self._create_loss_trackers()
+        self.optimizer.build(self.trainable_variables)
+
+    def set_active_blocks(self, blocks):
+        """Trains only the given blocks (1-based) and their filters from now on.
+
+        The other blocks are frozen (their BatchNorm layers run in inference
+        mode). The model is recompiled with the arguments of the last
+        `compile()`, with fresh optimizers: never change this inside a running
+        `fit()` (under JAX the training state is fixed per `fit()`).
+
+        Args:
+            blocks: list of block numbers in `1..B`.
+        """
+        blocks = sorted({int(b) for b in blocks})
+        if not blocks or blocks[0] < 1 or blocks[-1] > self.num_blocks:
+            raise ValueError(
+                f"`blocks` must be block numbers in 1..{self.num_blocks}. "
+                f"Received: {blocks}"
+            )
+        if not self.block_wise and blocks != list(range(1, self.num_blocks + 1)):
+            raise ValueError(
+                "With block_wise=False all blocks train together; `blocks` must "
+                f"be all of 1..{self.num_blocks}. Received: {blocks}"
+            )
+        self.active_blocks = blocks
+        for b, block in enumerate(self.student_blocks, start=1):
+            block.trainable = b in blocks
+            for m in self.active_teachers:
+                self.filters[m][b - 1].trainable = b in blocks
+        self._set_loss_names()
+        if self._compile_args is not None:
+            self.compile(**self._compile_args)
+
+    def fit_sequential(self, x, epochs_per_block=1, **kwargs):
+        """The sequential schedule: block 1 to B, each frozen after its turn.
+
+        Args:
+            x: the latent dataset (e.g. `keras_dfka.datasets.LatentNoise`).
+            epochs_per_block: int, epochs for each block.
+            **kwargs: passed to `fit()` (callbacks, verbose, ...).
+
+        Returns:
+            The list of `B` `History` objects. All blocks are active again
+            afterwards.
+        """
+        if self._compile_args is None:
+            raise ValueError("Call `compile()` before `fit_sequential()`.")
+        if not self.block_wise:
+            raise ValueError("`fit_sequential()` needs block_wise=True.")
+        histories = []
+        for b in range(1, self.num_blocks + 1):
+            self.set_active_blocks([b])
+            histories.append(self.fit(x, epochs=epochs_per_block, **kwargs))
+        self.set_active_blocks(range(1, self.num_blocks + 1))
+        return histories
+
+    def agreement(self, num_samples=512, seed=12345, batch_size=128):
+        """Agreement with the teachers on fresh generated images.
+
+        Returns:
+            A dict: `mean_absolute_error` between this model's and the
+            teachers' probabilities for `target_labels`, and
+            `label_agreement`, the fraction of (sample, label) pairs whose
+            thresholded (sigmoid, 0.5) or arg-max (softmax) decisions agree.
+        """
+        z = np.random.default_rng(seed).standard_normal(
+            (int(num_samples), self.latent_dim)
+        ).astype("float32")
+        images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
+        student = np.concatenate(
+            [
+                ops.convert_to_numpy(self(images[i : i + batch_size]))
+                for i in range(0, len(images), batch_size)
+            ]
+        )
+        teacher = teacher_label_probabilities(self.teachers, self.resolved_labels, images)
+        agree = []
+        for j, r in enumerate(self.resolved_labels):
+            if r["activation"] == "sigmoid":
+                agree.append((student[:, j] >= 0.5) == (teacher[:, j] >= 0.5))
+        return {
+            "mean_absolute_error": float(np.mean(np.abs(student - teacher))),
+            "label_agreement": float(np.mean(agree)) if agree else float("nan"),
+        }
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "amalgam_gan": keras.saving.serialize_keras_object(self.amalgam_gan),
+            "target_labels": self.target_labels,
+            "width_multiplier": self.width_multiplier,
+            "stream_weights": list(self.stream_weights),
+            "block_wise": self.block_wise,
+            "temperature": self.temperature,
+            "teacher_weights": self.teacher_weights,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["amalgam_gan"] = keras.saving.deserialize_keras_object(
+            config["amalgam_gan"]
+        )
+        return cls(**config)
+
+
+def teacher_label_probabilities(teachers, resolved_labels, images, batch_size=128):
+    """The teachers' probabilities for resolved target labels, as numpy."""
+    columns = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        cache = {}
+        row = []
+        for r in resolved_labels:
+            if r["teacher"] not in cache:
+                cache[r["teacher"]] = [
+                    ops.convert_to_numpy(p)
+                    for p in teachers[r["teacher"]].image_pass(batch)[0]
+                ]
+            row.append(cache[r["teacher"]][r["task"]][:, r["index"]])
+        columns.append(np.stack(row, axis=-1))
+    return np.concatenate(columns, axis=0)
