@@ -15,42 +15,63 @@ from keras_dfka.label_selection import resolve_target_labels
 from keras_dfka.layers.feature_filter import FeatureFilter
 
 
-def build_student_block(input_shape, output_shape, width_multiplier=1.0, name="block"):
+def build_student_block(
+    input_shape, output_shape, convs_per_block=1, width_multiplier=1.0, name="block"
+):
     """A default dual-generator block `T^b`: shared level `b` -> level `b+1`.
 
-    For image-like outputs: `Conv3x3 + BatchNorm + ReLU` at
-    `width_multiplier * output width`, then a strided `Conv3x3 + BatchNorm +
-    ReLU` to the output width (stride = the spatial reduction; a resize when it
-    is not a whole number). For vector outputs: a convolution, global average
-    pooling and a dense layer with ReLU.
+    For image-like outputs: `convs_per_block - 1` stride-1 `Conv3x3 +
+    BatchNorm + ReLU` layers at `width_multiplier * output width`, then a
+    strided `Conv3x3 + BatchNorm + ReLU` to the output width (stride = the
+    spatial reduction; a resize first when it is not a whole number). For
+    vector outputs: the same convolutions, global average pooling and a dense
+    layer with ReLU. The widths at block boundaries are the shared widths,
+    set by `AmalgamGAN(width_multiplier=...)`: that is the compression.
 
     Args:
         input_shape: shared level-`b` shape without the batch axis.
         output_shape: shared level-`b+1` shape without the batch axis.
-        width_multiplier: float > 0, the hidden width relative to the output.
+        convs_per_block: int >= 1.
+        width_multiplier: float > 0, the width of the extra convolutions
+            relative to the output width.
         name: the block's name.
 
     Returns:
         A functional `keras.Model`.
     """
+    if int(convs_per_block) < 1:
+        raise ValueError(
+            f"`convs_per_block` must be >= 1. Received: {convs_per_block}"
+        )
     inputs = keras.Input(input_shape, name=f"{name}_input")
     out_channels = output_shape[-1]
     hidden = max(4, int(round(out_channels * width_multiplier)))
-    x = layers.Conv2D(hidden, 3, padding="same", use_bias=False, name=f"{name}_conv1")(
-        inputs
-    )
-    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
-    x = layers.ReLU(name=f"{name}_relu1")(x)
+    x = inputs
+    for c in range(1, int(convs_per_block)):
+        x = layers.Conv2D(
+            hidden, 3, padding="same", use_bias=False, name=f"{name}_conv{c}"
+        )(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{c}")(x)
+        x = layers.ReLU(name=f"{name}_relu{c}")(x)
     if len(output_shape) == 1:
+        x = layers.Conv2D(
+            hidden, 3, padding="same", use_bias=False, name=f"{name}_conv_last"
+        )(x)
+        x = layers.BatchNormalization(name=f"{name}_bn_last")(x)
+        x = layers.ReLU(name=f"{name}_relu_last")(x)
         x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
         x = layers.Dense(out_channels, name=f"{name}_dense")(x)
         x = layers.ReLU(name=f"{name}_out")(x)
         return keras.Model(inputs, x, name=name)
     in_hw, out_hw = input_shape[:2], output_shape[:2]
-    stride = (in_hw[0] // out_hw[0], in_hw[1] // out_hw[1])
-    exact = all(i == o * s for i, o, s in zip(in_hw, out_hw, stride)) and min(stride) >= 1
+    stride = (in_hw[0] // max(1, out_hw[0]), in_hw[1] // max(1, out_hw[1]))
+    exact = min(stride) >= 1 and all(
+        i == o * s for i, o, s in zip(in_hw, out_hw, stride)
+    )
     if not exact:
-        x = layers.Resizing(*out_hw, interpolation="bilinear", name=f"{name}_resize")(x)
+        x = layers.Resizing(*out_hw, interpolation="bilinear", name=f"{name}_resize")(
+            x
+        )
         stride = (1, 1)
     x = layers.Conv2D(
         out_channels,
@@ -58,9 +79,9 @@ def build_student_block(input_shape, output_shape, width_multiplier=1.0, name="b
         strides=stride,
         padding="same",
         use_bias=False,
-        name=f"{name}_conv2",
+        name=f"{name}_conv_last",
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn_last")(x)
     x = layers.ReLU(name=f"{name}_out")(x)
     return keras.Model(inputs, x, name=name)
 
@@ -103,8 +124,11 @@ class DualGenerator(Trainer, keras.Model):
         target_labels: list of label names (`"Smiling"`, or `"task/label"`
             when several tasks share a name), in the order the TargetNet
             should return them.
-        width_multiplier: float > 0, the hidden width of the default blocks
-            relative to the shared widths.
+        convs_per_block: int >= 1, convolutions per default block.
+        width_multiplier: float > 0, the width of a default block's extra
+            convolutions relative to the shared width of its output (used
+            when `convs_per_block > 1`). The widths at block boundaries are
+            the shared widths of `AmalgamGAN(width_multiplier=...)`.
         blocks: optional list of `B` Keras layers or models, custom blocks
             mapping shared level `b` to shared level `b + 1`.
         stream_weights: `(lambda_1, lambda_2)`, the weights of the student
@@ -133,6 +157,7 @@ class DualGenerator(Trainer, keras.Model):
         self,
         amalgam_gan,
         target_labels,
+        convs_per_block=1,
         width_multiplier=1.0,
         blocks=None,
         stream_weights=(1.0, 1.0),
@@ -163,7 +188,8 @@ class DualGenerator(Trainer, keras.Model):
             raise ValueError(
                 f"`temperature` must be positive. Received: temperature={temperature}"
             )
-        self.amalgam_gan = amalgam_gan
+        # Not tracked: the GAN's own variables must not join this model's.
+        object.__setattr__(self, "_amalgam_gan", amalgam_gan)
         self.teachers = amalgam_gan.teachers
         self.latent_dim = amalgam_gan.latent_dim
         self.level_shapes = amalgam_gan.level_shapes
@@ -172,6 +198,7 @@ class DualGenerator(Trainer, keras.Model):
         self.resolved_labels = resolve_target_labels(self.teachers, target_labels)
         self.output_tasks = output_tasks(self.resolved_labels)
         self.width_multiplier = float(width_multiplier)
+        self.convs_per_block = int(convs_per_block)
         self.stream_weights = stream_weights
         self.block_wise = bool(block_wise)
         self.temperature = float(temperature)
@@ -203,6 +230,7 @@ class DualGenerator(Trainer, keras.Model):
                 build_student_block(
                     self.level_shapes[b - 1],
                     self.level_shapes[b],
+                    self.convs_per_block,
                     self.width_multiplier,
                     name=f"student_block_{b}",
                 )
@@ -260,6 +288,11 @@ class DualGenerator(Trainer, keras.Model):
             self.loss_names = ["loss"] + [f"block_{b}" for b in self.active_blocks]
         else:
             self.loss_names = ["loss"]
+
+    @property
+    def amalgam_gan(self):
+        """The `AmalgamGAN` this model was built from (not tracked)."""
+        return self._amalgam_gan
 
     # ----------------------------------------------------------------- graph
     def trunk(self, images, training=False, up_to=None):
@@ -485,6 +518,7 @@ class DualGenerator(Trainer, keras.Model):
             "name": self.name,
             "amalgam_gan": keras.saving.serialize_keras_object(self.amalgam_gan),
             "target_labels": self.target_labels,
+            "convs_per_block": self.convs_per_block,
             "width_multiplier": self.width_multiplier,
             "stream_weights": list(self.stream_weights),
             "block_wise": self.block_wise,

@@ -60,23 +60,30 @@ class TargetNet(keras.Model):
         label_spec = kwargs.pop("label_spec", None)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         if label_spec is None:
-            raise ValueError(
-                "`label_spec` is required: build a TargetNet with "
-                "`TargetNet.from_dual(dual)`."
-            )
+            # e.g. `keras.models.clone_model`; label helpers are unavailable.
+            self.label_spec = None
+            return
         self.label_spec = {
             "target_labels": list(label_spec["target_labels"]),
             "columns": [list(c) for c in label_spec["columns"]],
             "activations": dict(label_spec["activations"]),
         }
 
+    def _spec(self):
+        if self.label_spec is None:
+            raise ValueError(
+                f"TargetNet '{self.name}' has no `label_spec`; build it with "
+                "`TargetNet.from_dual(dual)`."
+            )
+        return self.label_spec
+
     @property
     def target_labels(self):
-        return list(self.label_spec["target_labels"])
+        return list(self._spec()["target_labels"])
 
     @property
     def task_names(self):
-        return list(self.label_spec["activations"])
+        return list(self._spec()["activations"])
 
     @classmethod
     def from_dual(cls, dual, name="target_net"):
@@ -150,7 +157,10 @@ class TargetNet(keras.Model):
     def labels_from_outputs(self, outputs):
         """Stacks a dict of task outputs into `(batch, len(target_labels))`."""
         return np.stack(
-            [np.asarray(ops.convert_to_numpy(outputs[t]))[:, i] for t, i in self.label_spec["columns"]],
+            [
+                np.asarray(ops.convert_to_numpy(outputs[t]))[:, i]
+                for t, i in self._spec()["columns"]
+            ],
             axis=-1,
         )
 

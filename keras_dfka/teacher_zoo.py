@@ -9,14 +9,16 @@ from keras_dfka.task import Task
 def small_cnn(
     input_shape,
     tasks,
-    widths=(32, 64, 128),
+    widths=(16, 32, 64),
+    convs_per_block=1,
     from_logits=False,
     dropout=0.0,
     name="teacher",
 ):
     """A VGG-style CNN with `len(widths)` blocks and one output per task.
 
-    Block `b` is `Conv3x3 + BatchNorm + ReLU` twice then `MaxPool 2x2`; its
+    Block `b` is `Conv3x3 + BatchNorm + ReLU` (`convs_per_block` times) then
+    `MaxPool 2x2`; its
     last layer is named `f"{name}_block{b}"` so that the model can be cut
     with `keras_dfka.Teacher(model, blocks=block_names(model))`. The head is
     global average pooling (plus optional dropout) and one dense output per
@@ -26,6 +28,7 @@ def small_cnn(
         input_shape: `(height, width, channels)`.
         tasks: list of `keras_dfka.Task` (or dicts).
         widths: the channel widths of the blocks.
+        convs_per_block: int >= 1, convolutions per block.
         from_logits: bool, whether the outputs are left as logits.
         dropout: float, dropout rate before the outputs.
         name: the model's name and the prefix of its layer names.
@@ -46,7 +49,7 @@ def small_cnn(
     inputs = keras.Input(input_shape, name=f"{name}_image")
     x = inputs
     for b, width in enumerate(widths, start=1):
-        for c in (1, 2):
+        for c in range(1, convs_per_block + 1):
             x = layers.Conv2D(
                 width, 3, padding="same", use_bias=False, name=f"{name}_b{b}_conv{c}"
             )(x)

@@ -5,9 +5,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
-
 import keras
+import numpy as np
+from PIL import Image
 
 _SPLITS = {"train": 0, "validation": 1, "test": 2}
 _ATTR_FILE = "list_attr_celeba.txt"
@@ -124,9 +124,7 @@ def _read_partition(path):
 
 
 def _normalize_image_size(image_size):
-    if isinstance(image_size, (int, np.integer)) and not isinstance(
-        image_size, bool
-    ):
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
         image_size = (image_size, image_size)
     if (
         not isinstance(image_size, (tuple, list))
@@ -159,8 +157,6 @@ def _crop_box(width, height, crop, target_hw):
 
 def _decode_image(path, image_size, crop):
     """Decodes, crops and resizes one image to a uint8 `(h, w, 3)` array."""
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
@@ -283,8 +279,7 @@ class CelebA(keras.utils.PyDataset):
             )
         if shuffle is not None and not isinstance(shuffle, bool):
             raise ValueError(
-                "`shuffle` must be None, True or False. "
-                f"Received: shuffle={shuffle!r}"
+                f"`shuffle` must be None, True or False. Received: shuffle={shuffle!r}"
             )
 
         self.data_dir = Path(data_dir)
@@ -298,9 +293,7 @@ class CelebA(keras.utils.PyDataset):
         self.seed = int(seed)
         self.shuffle = (split == "train") if shuffle is None else shuffle
 
-        names, filenames, values = read_celeba_attributes(
-            self.data_dir / _ATTR_FILE
-        )
+        names, filenames, values = read_celeba_attributes(self.data_dir / _ATTR_FILE)
         if attributes is None:
             attributes = list(names)
         elif isinstance(attributes, str):
@@ -345,9 +338,7 @@ class CelebA(keras.utils.PyDataset):
         if max_images is not None:
             rows = rows[: int(max_images)]
         if rows.size == 0:
-            raise ValueError(
-                f"`split`={split!r} of '{self.data_dir}' holds no images."
-            )
+            raise ValueError(f"`split`={split!r} of '{self.data_dir}' holds no images.")
 
         columns = [names.index(a) for a in attributes]
         self._attributes = attributes

@@ -77,7 +77,7 @@ _NUISANCE = (
     "noise",
 )
 _NUM_UNIFORMS = len(ATTRIBUTES) + len(_NUISANCE)
-_CHUNK = 128
+_CHUNK = 64
 
 _EYE_COLORS = np.array(
     [[0.33, 0.2, 0.1], [0.18, 0.11, 0.06], [0.3, 0.45, 0.65], [0.32, 0.45, 0.3]],
@@ -173,13 +173,15 @@ class _Region:
         self.ua = np.abs(u)  # Mirrored, for left / right symmetric features.
 
     def blend(self, alpha, color):
-        self.canvas += alpha[..., None] * (color - self.canvas)
+        """Paints `color` with coverage `alpha` over the window, in place."""
+        delta = np.subtract(color, self.canvas, dtype=_F32)
+        delta *= alpha[..., None]
+        self.canvas += delta
 
     def hair_texture(self):
         phase = self.q["hair_phase"]
-        strands = 1.0 + 0.1 * np.sin(
-            self.u * 26.0 + 5.0 * np.sin(self.v * 3.0 + phase * 6.0) + phase
-        )
+        wave = self.v - phase
+        strands = 1.0 + 0.1 * np.sin(self.u * 26.0 + 6.0 * wave * wave + 6.0 * phase)
         return self.q["hair"] * strands[..., None]
 
     def face_distance(self):
@@ -195,12 +197,11 @@ class _Scene:
     """A batch of faces being drawn: canvas, pixel grid and parameters."""
 
     def __init__(self, canvas, q):
-        n, size = canvas.shape[0], canvas.shape[1]
+        size = canvas.shape[1]
         self.canvas, self.q, self.size = canvas, q, size
         t = ((np.arange(size, dtype=_F32) + 0.5) / size * 2.0 - 1.0).astype(_F32)
         self.grid = t
         self.cos, self.sin = np.cos(q["angle"]), np.sin(q["angle"])
-        self.n = n
 
     def draw(self, box, fn, gate=None):
         """Calls `fn(region)` on the window holding local `box` = (u0, u1, v0, v1)."""
@@ -219,10 +220,10 @@ class _Scene:
         xs = cx + s * (cos * corners_u - sin * corners_v)
         ys = cy + s * (sin * corners_u + cos * corners_v)
         size = self.size
-        c0 = max(int(np.floor((xs.min() + 1.0) / 2.0 * size)) - 1, 0)
-        c1 = min(int(np.ceil((xs.max() + 1.0) / 2.0 * size)) + 1, size)
-        r0 = max(int(np.floor((ys.min() + 1.0) / 2.0 * size)) - 1, 0)
-        r1 = min(int(np.ceil((ys.max() + 1.0) / 2.0 * size)) + 1, size)
+        c0 = max(int(np.floor((xs.min() + 1.0) / 2.0 * size)) - 2, 0)
+        c1 = min(int(np.ceil((xs.max() + 1.0) / 2.0 * size)) + 2, size)
+        r0 = max(int(np.floor((ys.min() + 1.0) / 2.0 * size)) - 2, 0)
+        r1 = min(int(np.ceil((ys.max() + 1.0) / 2.0 * size)) + 2, size)
         if c0 >= c1 or r0 >= r1:
             return
         dx = self.grid[c0:c1].reshape(1, 1, -1) - cx
@@ -247,9 +248,7 @@ def _face_parameters(flags, u):
         return np.asarray(x).astype(_F32).reshape(n, 1, 1)
 
     q = {name: col(flags[:, i]) for i, name in enumerate(ATTRIBUTES)}
-    q.update(
-        {name: col(u[:, len(ATTRIBUTES) + i]) for i, name in enumerate(_NUISANCE)}
-    )
+    q.update({name: col(u[:, len(ATTRIBUTES) + i]) for i, name in enumerate(_NUISANCE)})
     male, young = q["Male"], q["Young"]
     q["cx"] = (q["cx"] - 0.5) * 0.14
     q["cy"] = 0.05 + (q["cy"] - 0.5) * 0.1
@@ -272,7 +271,9 @@ def _face_parameters(flags, u):
     q["bg"] = _color(
         *[0.15 + 0.7 * (0.6 * q[c] + 0.4 * gray_bg) for c in ("bg_r", "bg_g", "bg_b")]
     )
-    q["cloth"] = _color(*[0.08 + 0.72 * q[c] for c in ("cloth_r", "cloth_g", "cloth_b")])
+    q["cloth"] = _color(
+        *[0.08 + 0.72 * q[c] for c in ("cloth_r", "cloth_g", "cloth_b")]
+    )
     q["hat"] = _color(*[0.1 + 0.8 * q[c] for c in ("hat_r", "hat_g", "hat_b")])
 
     light = np.array([0.92, 0.7, 0.56], dtype=_F32)
@@ -280,7 +281,9 @@ def _face_parameters(flags, u):
     tone = q["skin_tone"][..., None] * 0.8
     normal_skin = light * (1.0 - tone) + dark * tone
     normal_skin = normal_skin + _color(
-        (q["skin_r"] - 0.5) * 0.06, 0.0 * q["skin_r"], (q["skin_b"] - 0.5) * 0.05
+        (q["skin_r"] - 0.5) * 0.06,
+        np.zeros_like(q["skin_r"]),
+        (q["skin_b"] - 0.5) * 0.05,
     )
     jitter = q["pale"] - 0.5
     pale_skin = np.array([0.98, 0.89, 0.83], dtype=_F32) + _color(
@@ -313,7 +316,9 @@ def _face_parameters(flags, u):
         0.6 - 0.55 * dark_lens, 0.68 - 0.62 * dark_lens, 0.78 - 0.7 * dark_lens
     )
     q["red_lips"] = _color(
-        0.62 + 0.15 * q["lip_color"], 0.05 + 0.0 * q["lip_color"], 0.1 + 0.1 * q["lip_color"]
+        0.62 + 0.15 * q["lip_color"],
+        np.full_like(q["lip_color"], 0.05),
+        0.1 + 0.1 * q["lip_color"],
     )
     return {key: value.astype(_F32) for key, value in q.items()}
 
@@ -328,7 +333,11 @@ def _draw_back_hair(r):
     q, u, v = r.q, r.u, r.v
     length, width = q["length"], q["width"]
     back = _ellipse(
-        u, v, 0.0, -0.06 + 0.45 * length, width * (1.08 + 0.3 * length),
+        u,
+        v,
+        0.0,
+        -0.06 + 0.45 * length,
+        width * (1.08 + 0.3 * length),
         1.08 + 0.5 * length,
     )
     back = np.maximum(back, v - (-0.25 + 1.5 * length + 0.05 * np.sin(u * 9.0)))
@@ -419,7 +428,7 @@ def _draw_goatee(r):
     beard = _ellipse(r.u, v, 0.0, my + 0.2, mw * 1.1, 0.26 + 0.06 * q["beard_size"])
     face, _ = r.face_distance()
     beard = np.maximum(np.maximum(beard, face + 0.01), my - 0.13 - v)
-    r.blend(_cov(beard, r.px) * 0.92, r.hair_texture() * 0.7)
+    r.blend(_cov(beard, r.px) * 0.92, r.hair_texture() * 0.6)
 
 
 def _draw_mouth(r):
@@ -428,7 +437,9 @@ def _draw_mouth(r):
     my, mw = q["my"], q["mw"]
     k = np.clip(1.0 - (u / mw) ** 2, 0.0, 1.0)
     sk = np.sqrt(k)
-    curve = np.where(smiling > 0, 0.07 + 0.04 * q["smile_c"], (q["smile_c"] - 0.5) * 0.03)
+    curve = np.where(
+        smiling > 0, 0.07 + 0.04 * q["smile_c"], (q["smile_c"] - 0.5) * 0.03
+    )
     mid = my + curve * k - curve * 0.5
     opening = mouth_open * (0.09 + 0.05 * q["open_h"] + 0.03 * smiling)
     top = mid - 0.012 * sk
@@ -492,17 +503,18 @@ def _draw_hat(r):
     r.blend(_cov(brim, r.px), hat * 0.75)
 
 
-def _render(flags, u, noise, image_size):
+def _render(flags, u, noise, image_size, out=None):
     """Renders faces.
 
     Args:
         flags: bool `(n, 12)` attributes in `ATTRIBUTES` order.
         u: float `(n, _NUM_UNIFORMS)` uniforms (the first 12 are unused here).
-        noise: float32 `(n, s, s, 3)` standard normal pixel noise.
+        noise: float32 `(n, s, s, 3)` uniform `[0, 1)` pixel noise.
         image_size: int, `s`.
+        out: optional float32 `(n, s, s, 3)` array to draw into.
 
     Returns:
-        float32 `(n, s, s, 3)` images in `[0, 1]`.
+        float32 `(n, s, s, 3)` images in `[0, 1]` (`out` if given).
     """
     n = flags.shape[0]
     q = _face_parameters(flags, u)
@@ -510,7 +522,9 @@ def _render(flags, u, noise, image_size):
         _F32
     )
     gradient = 1.0 + (q["bg_grad"] - 0.5) * 0.5 * t.reshape(1, -1, 1)
-    canvas = np.empty((n, image_size, image_size, 3), dtype=_F32)
+    canvas = (
+        np.empty((n, image_size, image_size, 3), dtype=_F32) if out is None else out
+    )
     canvas[:] = q["bg"] * gradient[..., None]
 
     scene = _Scene(canvas, q)
@@ -519,7 +533,7 @@ def _render(flags, u, noise, image_size):
     scene.draw((-0.4, 0.4, 0.45, 1.95), _draw_neck)
     scene.draw((-1.0, 1.0, -0.25, 0.2), _draw_ears, gate=q["Male"] > 0)
     scene.draw((-0.87, 0.87, -1.03, 1.03), _draw_face)
-    scene.draw((-0.6, 0.6, -0.75, 0.72), _draw_wrinkles, gate=q["old"] > 0)
+    scene.draw((-0.62, 0.62, -0.76, 0.95), _draw_wrinkles, gate=q["old"] > 0)
     scene.draw((-0.7, 0.7, -0.42, 0.5), _draw_makeup, gate=q["Heavy_Makeup"] > 0)
     scene.draw((-0.55, 0.55, -0.27, 0.07), _draw_eyes)
     scene.draw((-0.56, 0.56, -0.46, -0.18), _draw_brows)
@@ -532,8 +546,12 @@ def _render(flags, u, noise, image_size):
 
     contrast = (0.85 + 0.25 * q["contrast"])[..., None]
     bright = ((q["bright"] - 0.5) * 0.12)[..., None]
-    sigma = (0.01 + 0.03 * q["noise"])[..., None]
-    canvas = (canvas - 0.5) * contrast + (0.5 + bright) + sigma * noise
+    # Zero-mean uniform noise of standard deviation `sigma`.
+    sigma = (0.01 + 0.03 * q["noise"])[..., None] * np.float32(np.sqrt(12.0))
+    canvas -= 0.5
+    canvas *= contrast
+    canvas += 0.5 + bright
+    canvas += sigma * (noise - 0.5)
     return np.clip(canvas, 0.0, 1.0, out=canvas)
 
 
@@ -544,15 +562,14 @@ def _check_image_size(image_size):
         or image_size < 8
     ):
         raise ValueError(
-            "`image_size` must be an integer >= 8. "
-            f"Received: image_size={image_size!r}"
+            f"`image_size` must be an integer >= 8. Received: image_size={image_size!r}"
         )
     return int(image_size)
 
 
 def _draw_uniforms_and_noise(rng, image_size):
     u = rng.random(_NUM_UNIFORMS)
-    noise = rng.standard_normal((image_size, image_size, 3), dtype=np.float32)
+    noise = rng.random((image_size, image_size, 3), dtype=np.float32)
     return u, noise
 
 
@@ -616,8 +633,8 @@ class ProceduralFaces:
     """A procedurally drawn face dataset with 12 CelebA-like attributes.
 
     The library's embedded stand-in for CelebA: no download, deterministic
-    per seed, and quick to generate (about a second per few thousand faces at
-    64x64). Each face carries 12 binary attributes with visible structure and
+    per seed, and quick to generate (about 4 s for 6,000 faces at 64x64 on one
+    CPU core). Each face carries 12 binary attributes with visible structure and
     CelebA-like correlations: "Male" raises "Goatee" and lowers
     "Heavy_Makeup", "Smiling" raises "Mouth_Slightly_Open", "Black_Hair" and
     "Blond_Hair" are exclusive, "Young" lowers "Eyeglasses" (and old faces
@@ -722,7 +739,9 @@ class ProceduralFaces:
                     rng = np.random.default_rng((self.seed, i))
                     uniforms[i], noise[i - start] = _draw_uniforms_and_noise(rng, size)
                 flags = _attributes_from_uniforms(uniforms[start:stop])
-                images[start:stop] = _render(flags, uniforms[start:stop], noise, size)
+                _render(
+                    flags, uniforms[start:stop], noise, size, out=images[start:stop]
+                )
             images.flags.writeable = False
             self._uniforms = uniforms
             self._images = images

@@ -1,0 +1,448 @@
+"""The face-attribute amalgamation experiment (`examples/multilabel_face.py`).
+
+Step 1 (the only one that sees data) trains one teacher per attribute group;
+step 2 is data-free (AmalgamGAN, DualGenerator, TargetNet.from_dual); step 3
+evaluates on the test split against a data-driven student (upper reference)
+and a noise student (lower reference). All defaults live in `FaceConfig`.
+"""
+
+import dataclasses
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+import keras
+from keras import ops
+
+import keras_dfka
+from keras_dfka import evaluation
+from keras_dfka.teacher_zoo import block_names
+from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.visualization import save_image_grid
+
+DEFAULT_TEACHERS = {
+    "hair": ["Black_Hair", "Blond_Hair", "Bangs", "Wearing_Hat", "Eyeglasses"],
+    "face": ["Smiling", "Mouth_Slightly_Open", "Male", "Young", "Heavy_Makeup"],
+}
+CELEBA_TEACHERS = {
+    "hair": [
+        "Black_Hair",
+        "Blond_Hair",
+        "Brown_Hair",
+        "Gray_Hair",
+        "Bangs",
+        "Eyeglasses",
+        "Wearing_Hat",
+        "Bald",
+    ],
+    "face": [
+        "Smiling",
+        "Male",
+        "Young",
+        "Heavy_Makeup",
+        "Mouth_Slightly_Open",
+        "Wearing_Lipstick",
+        "High_Cheekbones",
+        "No_Beard",
+    ],
+}
+DEFAULT_TARGETS = [
+    "Black_Hair",
+    "Blond_Hair",
+    "Eyeglasses",
+    "Wearing_Hat",
+    "Smiling",
+    "Male",
+    "Young",
+    "Heavy_Makeup",
+]
+
+
+@dataclasses.dataclass
+class FaceConfig:
+    """Every default of the face experiment, in one place.
+
+    `teachers=None` picks `DEFAULT_TEACHERS` for the embedded procedural faces
+    and `CELEBA_TEACHERS` for a CelebA directory.
+    """
+
+    data_dir: str | None = None
+    image_size: int = 64
+    teachers: dict | None = None
+    target_labels: list = dataclasses.field(default_factory=lambda: list(DEFAULT_TARGETS))
+    num_procedural_faces: int = 8000
+    teacher_widths: tuple = (16, 32, 64)
+    teacher_epochs: int = 10
+    batch_size: int = 64
+    latent_dim: int = 100
+    width_multiplier: float = 0.5
+    preset: str = "default"
+    gan_steps: int = 1500
+    dual_steps: int = 1500
+    student_steps: int | None = None  # None: the same as dual_steps
+    learning_rate: float = 1e-3
+    seed: int = 0
+    workdir: str = "workdir/multilabel_face"
+    overwrite: bool = False
+    verbose: int = 1
+
+    def resolved_teachers(self):
+        if self.teachers is not None:
+            return {k: list(v) for k, v in self.teachers.items()}
+        return dict(CELEBA_TEACHERS if self.data_dir else DEFAULT_TEACHERS)
+
+
+def load_face_data(config):
+    """Returns `({split: (images, labels)}, attribute names, source name)`."""
+    groups = config.resolved_teachers()
+    attributes = []
+    for names in list(groups.values()) + [config.target_labels]:
+        for name in names:
+            if name not in attributes:
+                attributes.append(name)
+    if config.data_dir:
+        splits = {}
+        for split in ("train", "validation", "test"):
+            data = keras_dfka.datasets.CelebA(
+                config.data_dir,
+                split=split,
+                attributes=attributes,
+                image_size=config.image_size,
+                batch_size=config.batch_size,
+            )
+            splits[split] = data.load()
+        return splits, attributes, f"CelebA ({config.data_dir})"
+    faces = keras_dfka.datasets.ProceduralFaces(
+        num_images=config.num_procedural_faces,
+        image_size=config.image_size,
+        seed=config.seed,
+    )
+    missing = [a for a in attributes if a not in faces.attributes]
+    if missing:
+        raise ValueError(
+            f"The embedded procedural faces have no attribute {missing}; "
+            f"available: {faces.attributes}"
+        )
+    columns = [faces.attributes.index(a) for a in attributes]
+    splits = {k: (x, y[:, columns]) for k, (x, y) in faces.split().items()}
+    return splits, attributes, "procedural faces (embedded)"
+
+
+def _columns(attributes, names):
+    return [attributes.index(n) for n in names]
+
+
+def train_teacher(name, labels, splits, attributes, config, path):
+    """Trains (or reloads from `path`) one attribute-group teacher."""
+    meta_path = path + ".json"
+    if os.path.exists(path) and os.path.exists(meta_path):
+        with open(meta_path) as f:
+            meta = json.load(f)
+        if meta.get("labels") == labels and meta.get("image_size") == config.image_size:
+            return keras.saving.load_model(path), True
+        if not config.overwrite:
+            raise FileExistsError(
+                f"{path} holds a teacher for other labels or image size "
+                f"({meta}); pass overwrite=True (--overwrite) or another workdir."
+            )
+    keras.utils.set_random_seed(config.seed + hash(name) % 1000)
+    task = keras_dfka.Task(name, labels, "sigmoid")
+    model = small_cnn(
+        (config.image_size, config.image_size, 3),
+        [task],
+        widths=config.teacher_widths,
+        name=f"teacher_{name}",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(multi_label=True, name="auc")],
+    )
+    cols = _columns(attributes, labels)
+    x_train, y_train = splits["train"]
+    x_val, y_val = splits["validation"]
+    model.fit(
+        x_train,
+        y_train[:, cols],
+        validation_data=(x_val, y_val[:, cols]),
+        batch_size=config.batch_size,
+        epochs=config.teacher_epochs,
+        verbose=config.verbose,
+    )
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    model.save(path)
+    with open(meta_path, "w") as f:
+        json.dump({"labels": labels, "image_size": config.image_size}, f)
+    return model, False
+
+
+def teacher_soft_labels(teachers, target_labels, images, batch_size=256):
+    """The teachers' probabilities of the target labels on `images`."""
+    resolved = keras_dfka.label_selection.resolve_target_labels(teachers, target_labels)
+    return keras_dfka.dual_generator.teacher_label_probabilities(
+        teachers, resolved, images, batch_size
+    )
+
+
+def label_model(target_net):
+    """A fresh (re-initialized) copy of the TargetNet architecture that
+    outputs one `(batch, len(target_labels))` tensor."""
+    copy = keras.models.clone_model(target_net)
+    outputs = copy.outputs
+    names = copy.output_names
+    by_name = dict(zip(names, outputs))
+    columns = [
+        by_name[task][:, index : index + 1]
+        for task, index in target_net.label_spec["columns"]
+    ]
+    merged = keras.layers.Concatenate(name="labels")(columns)
+    return keras.Model(copy.inputs, merged, name="reference_student")
+
+
+def train_reference_student(target_net, images, soft_labels, config, name):
+    """Trains the TargetNet architecture from scratch on `(images, soft labels)`."""
+    keras.utils.set_random_seed(config.seed + 7)
+    student = label_model(target_net)
+    student.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="binary_crossentropy",
+    )
+    steps = config.student_steps or config.dual_steps
+    epochs = max(1, int(round(steps * config.batch_size / len(images))))
+    student.fit(
+        images,
+        soft_labels,
+        batch_size=config.batch_size,
+        epochs=epochs,
+        verbose=config.verbose,
+    )
+    return student
+
+
+def _predict(model_fn, images, batch_size=256):
+    return np.concatenate(
+        [
+            np.asarray(ops.convert_to_numpy(model_fn(images[i : i + batch_size])))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def run(config):
+    """Runs the whole experiment; returns the report dict (also written)."""
+    t_start = time.time()
+    workdir = config.workdir
+    os.makedirs(workdir, exist_ok=True)
+    report_paths = [os.path.join(workdir, f"report.{ext}") for ext in ("json", "md")]
+    if not config.overwrite:
+        for path in report_paths:
+            if os.path.exists(path):
+                raise FileExistsError(
+                    f"{path} exists; pass overwrite=True (--overwrite) or another "
+                    "workdir."
+                )
+    keras.utils.set_random_seed(config.seed)
+    timings = {}
+
+    # Step 1: the only step that sees data.
+    t0 = time.time()
+    splits, attributes, source = load_face_data(config)
+    timings["load_data_s"] = time.time() - t0
+    groups = config.resolved_teachers()
+    t0 = time.time()
+    teacher_models, reused = {}, {}
+    for name, labels in groups.items():
+        path = os.path.join(workdir, "teachers", f"{name}.keras")
+        teacher_models[name], reused[name] = train_teacher(
+            name, labels, splits, attributes, config, path
+        )
+    timings["teachers_s"] = time.time() - t0
+
+    # Step 2: data-free.
+    teachers = [
+        keras_dfka.Teacher(model, block_names(model), labels=groups[name], name=name)
+        for name, model in teacher_models.items()
+    ]
+    logdir = os.path.join(workdir, "logs")
+    gan = keras_dfka.AmalgamGAN(
+        teachers,
+        latent_dim=config.latent_dim,
+        width_multiplier=config.width_multiplier,
+        preset=config.preset,
+    )
+    gan.compile()
+    noise = keras_dfka.datasets.LatentNoise(
+        config.latent_dim, config.batch_size, steps=config.gan_steps, seed=config.seed
+    )
+    t0 = time.time()
+    gan.fit(
+        noise,
+        epochs=1,
+        verbose=config.verbose,
+        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "amalgam_gan"))],
+    )
+    timings["amalgam_gan_s"] = time.time() - t0
+    save_image_grid(
+        gan.generate(64, seed=config.seed), os.path.join(workdir, "generated.png")
+    )
+
+    dual = keras_dfka.DualGenerator(gan, config.target_labels)
+    dual.compile()
+    noise = keras_dfka.datasets.LatentNoise(
+        config.latent_dim,
+        config.batch_size,
+        steps=config.dual_steps,
+        seed=config.seed + 1,
+    )
+    t0 = time.time()
+    dual.fit(
+        noise,
+        epochs=1,
+        verbose=config.verbose,
+        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "dual_generator"))],
+    )
+    timings["dual_generator_s"] = time.time() - t0
+    target_net = keras_dfka.TargetNet.from_dual(dual)
+    target_path = os.path.join(workdir, "target_net.keras")
+    if os.path.exists(target_path) and not config.overwrite:
+        raise FileExistsError(f"{target_path} exists; pass overwrite=True.")
+    target_net.save(target_path)
+
+    # References: same architecture, trained on real or noise images.
+    x_train = splits["train"][0]
+    t0 = time.time()
+    data_student = train_reference_student(
+        target_net,
+        x_train,
+        teacher_soft_labels(teachers, config.target_labels, x_train),
+        config,
+        "data",
+    )
+    rng = np.random.default_rng(config.seed)
+    noise_images = rng.uniform(size=x_train.shape).astype("float32")
+    noise_student = train_reference_student(
+        target_net,
+        noise_images,
+        teacher_soft_labels(teachers, config.target_labels, noise_images),
+        config,
+        "noise",
+    )
+    timings["reference_students_s"] = time.time() - t0
+
+    # Step 3: evaluation on the test split.
+    x_test, y_test = splits["test"]
+    y_target = y_test[:, _columns(attributes, config.target_labels)]
+    predictions = {
+        "target_net": target_net.predict_labels(x_test),
+        "data_student": _predict(data_student, x_test),
+        "noise_student": _predict(noise_student, x_test),
+        "teachers": teacher_soft_labels(teachers, config.target_labels, x_test),
+    }
+    reports = {
+        name: evaluation.binary_report(y_target, p, config.target_labels)
+        for name, p in predictions.items()
+    }
+    teacher_own = {}
+    for teacher, name in zip(teachers, groups):
+        p = teacher_soft_labels([teacher], groups[name], x_test)
+        teacher_own[name] = evaluation.binary_report(
+            y_test[:, _columns(attributes, groups[name])], p, groups[name]
+        )
+    auc = {k: r["mean"]["roc_auc"] for k, r in reports.items()}
+    gap = evaluation.gap_closed(
+        auc["target_net"], auc["noise_student"], auc["data_student"]
+    )
+    teacher_params = evaluation.count_params(list(teacher_models.values()))
+    target_params = evaluation.count_params(target_net)
+    speed_target = evaluation.inference_time(target_net, x_test[:512])
+    speed_teachers = evaluation.inference_time(
+        lambda x: [m(x, training=False) for m in teacher_models.values()],
+        x_test[:512],
+    )
+    rows = []
+    for name in ("teachers", "data_student", "target_net", "noise_student"):
+        rows.append(
+            {
+                "model": name,
+                "roc_auc": reports[name]["mean"]["roc_auc"],
+                "balanced_accuracy": reports[name]["mean"]["balanced_accuracy"],
+                "accuracy": reports[name]["mean"]["accuracy"],
+            }
+        )
+    per_label = [
+        {
+            "label": label,
+            **{
+                f"{name}_auc": reports[name]["per_label"][label]["roc_auc"]
+                for name in ("teachers", "data_student", "target_net", "noise_student")
+            },
+        }
+        for label in config.target_labels
+    ]
+    report = {
+        "source": source,
+        "config": dataclasses.asdict(config),
+        "environment": evaluation.environment_info(),
+        "machine": platform.platform(),
+        "summary": rows,
+        "per_label_auc": per_label,
+        "gap_closed": float(gap),
+        "parameters": {
+            "teachers_together": int(teacher_params),
+            "target_net": int(target_params),
+            "ratio": target_params / teacher_params,
+        },
+        "inference": {"target_net": speed_target, "teachers_together": speed_teachers},
+        "teacher_reports": teacher_own,
+        "teachers_reused": reused,
+        "timings_s": {**timings, "total_s": time.time() - t_start},
+        "steps_per_second": {
+            "amalgam_gan": config.gan_steps / timings["amalgam_gan_s"],
+            "dual_generator": config.dual_steps / timings["dual_generator_s"],
+        },
+        "agreement_on_generated": dual.agreement(512),
+    }
+    text = format_report(report)
+    print(text)
+    report["markdown"] = text
+    evaluation.write_report(report, workdir, "report", overwrite=config.overwrite)
+    return report
+
+
+def format_report(report):
+    """The printed / Markdown form of a report."""
+    lines = [
+        f"## Data-free amalgamation on {report['source']}",
+        "",
+        f"Backend {report['environment'].get('backend')}, Keras "
+        f"{report['environment'].get('keras_version')}, {report['machine']}",
+        "",
+        evaluation.format_table(
+            report["summary"],
+            ["model", "roc_auc", "balanced_accuracy", "accuracy"],
+            title="Test split, mean over target labels",
+        ),
+        "",
+        evaluation.format_table(
+            report["per_label_auc"],
+            ["label", "teachers_auc", "data_student_auc", "target_net_auc",
+             "noise_student_auc"],
+            title="ROC-AUC per target label",
+        ),
+        "",
+        f"Gap closed (AUC): {report['gap_closed']:.3f}",
+        f"Parameters: TargetNet {report['parameters']['target_net']:,} vs teachers "
+        f"together {report['parameters']['teachers_together']:,} "
+        f"(ratio {report['parameters']['ratio']:.3f})",
+        "Inference (images/s): TargetNet "
+        f"{report['inference']['target_net']['images_per_second']:.0f}, teachers "
+        f"together {report['inference']['teachers_together']['images_per_second']:.0f}",
+        "Steps/s: AmalgamGAN "
+        f"{report['steps_per_second']['amalgam_gan']:.2f}, DualGenerator "
+        f"{report['steps_per_second']['dual_generator']:.2f}",
+        f"Wall time: {report['timings_s']['total_s']:.0f} s",
+    ]
+    return "\n".join(lines)
