@@ -1,8 +1,7 @@
 """`AmalgamGAN`: stage 1, the group-stack GAN with teachers as discriminators."""
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 from keras_dfka import losses
@@ -351,8 +350,9 @@ class AmalgamGAN(Trainer, keras.Model):
         logs.update({name: terms[name] for name in self.loss_names if name != "loss"})
         return loss, logs
 
-    def generate(self, num_samples=None, z=None, batch_size=64, seed=0,
-                 return_features=False):
+    def generate(
+        self, num_samples=None, z=None, batch_size=64, seed=0, return_features=False
+    ):
         """Generates images (and optionally the intermediate features).
 
         Args:
@@ -373,14 +373,15 @@ class AmalgamGAN(Trainer, keras.Model):
                     "Give `num_samples` (a positive integer) or `z`. Received "
                     f"num_samples={num_samples!r} and z=None"
                 )
-            z = np.random.default_rng(seed).standard_normal(
-                (int(num_samples), self.latent_dim)
-            ).astype("float32")
+            z = (
+                np.random.default_rng(seed)
+                .standard_normal((int(num_samples), self.latent_dim))
+                .astype("float32")
+            )
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
-                f"`z` must have shape (n, {self.latent_dim}). Received shape "
-                f"{z.shape}"
+                f"`z` must have shape (n, {self.latent_dim}). Received shape {z.shape}"
             )
         chunks = []
         for start in range(0, len(z), batch_size):

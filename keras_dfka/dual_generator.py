@@ -1,8 +1,7 @@
 """`DualGenerator`: stage 2, the student trunk trained block by block."""
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import layers
 from keras import ops
 
@@ -40,9 +39,7 @@ def build_student_block(
         A functional `keras.Model`.
     """
     if int(convs_per_block) < 1:
-        raise ValueError(
-            f"`convs_per_block` must be >= 1. Received: {convs_per_block}"
-        )
+        raise ValueError(f"`convs_per_block` must be >= 1. Received: {convs_per_block}")
     inputs = keras.Input(input_shape, name=f"{name}_input")
     out_channels = output_shape[-1]
     hidden = max(4, int(round(out_channels * width_multiplier)))
@@ -51,13 +48,13 @@ def build_student_block(
         x = layers.Conv2D(
             hidden, 3, padding="same", use_bias=False, name=f"{name}_conv{c}"
         )(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{c}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{c}")(x)
         x = layers.ReLU(name=f"{name}_relu{c}")(x)
     if len(output_shape) == 1:
         x = layers.Conv2D(
             hidden, 3, padding="same", use_bias=False, name=f"{name}_conv_last"
         )(x)
-        x = layers.BatchNormalization(name=f"{name}_bn_last")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn_last")(x)
         x = layers.ReLU(name=f"{name}_relu_last")(x)
         x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
         x = layers.Dense(out_channels, name=f"{name}_dense")(x)
@@ -69,9 +66,7 @@ def build_student_block(
         i == o * s for i, o, s in zip(in_hw, out_hw, stride)
     )
     if not exact:
-        x = layers.Resizing(*out_hw, interpolation="bilinear", name=f"{name}_resize")(
-            x
-        )
+        x = layers.Resizing(*out_hw, interpolation="bilinear", name=f"{name}_resize")(x)
         stride = (1, 1)
     x = layers.Conv2D(
         out_channels,
@@ -81,7 +76,7 @@ def build_student_block(
         use_bias=False,
         name=f"{name}_conv_last",
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn_last")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn_last")(x)
     x = layers.ReLU(name=f"{name}_out")(x)
     return keras.Model(inputs, x, name=name)
 
@@ -179,7 +174,11 @@ class DualGenerator(Trainer, keras.Model):
                 f"width_multiplier={width_multiplier}"
             )
         stream_weights = tuple(float(w) for w in stream_weights)
-        if len(stream_weights) != 2 or min(stream_weights) < 0 or sum(stream_weights) <= 0:
+        if (
+            len(stream_weights) != 2
+            or min(stream_weights) < 0
+            or sum(stream_weights) <= 0
+        ):
             raise ValueError(
                 "`stream_weights` must be two non-negative numbers, not both 0. "
                 f"Received: stream_weights={stream_weights}"
@@ -245,9 +244,11 @@ class DualGenerator(Trainer, keras.Model):
                 )
             for b, block in enumerate(blocks, start=1):
                 expected = (None,) + tuple(self.level_shapes[b])
-                got = tuple(block.compute_output_spec(
-                    keras.KerasTensor((None,) + tuple(self.level_shapes[b - 1]))
-                ).shape)
+                got = tuple(
+                    block.compute_output_spec(
+                        keras.KerasTensor((None,) + tuple(self.level_shapes[b - 1]))
+                    ).shape
+                )
                 if got[1:] != expected[1:]:
                     raise ValueError(
                         f"`blocks[{b - 1}]` must map shared level {b} "
@@ -341,7 +342,9 @@ class DualGenerator(Trainer, keras.Model):
         targets = {}
         for m in self.active_teachers:
             probabilities = self.teachers[m].image_pass(images)[0]
-            targets[m] = [ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)]
+            targets[m] = [
+                ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)
+            ]
         lambda_1, lambda_2 = self.stream_weights
         logs = {}
         loss = 0.0
@@ -373,7 +376,9 @@ class DualGenerator(Trainer, keras.Model):
             if active:
                 block_loss = 0.0
                 for m in self.active_teachers:
-                    block_loss = block_loss + self.teacher_weights[m] * self._branch_loss(
+                    block_loss = block_loss + self.teacher_weights[
+                        m
+                    ] * self._branch_loss(
                         m, out, b + 1, targets[m], batch_size, weights
                     )
                 logs[f"block_{b}"] = block_loss
@@ -401,7 +406,11 @@ class DualGenerator(Trainer, keras.Model):
 
     # -------------------------------------------------------------- training
     def compile(
-        self, student_optimizer="auto", filter_optimizer="auto", jit_compile="auto", **kwargs
+        self,
+        student_optimizer="auto",
+        filter_optimizer="auto",
+        jit_compile="auto",
+        **kwargs,
     ):
         """Configures training.
 
@@ -493,9 +502,11 @@ class DualGenerator(Trainer, keras.Model):
             `label_agreement`, the fraction of (sample, label) pairs whose
             thresholded (sigmoid, 0.5) or arg-max (softmax) decisions agree.
         """
-        z = np.random.default_rng(seed).standard_normal(
-            (int(num_samples), self.latent_dim)
-        ).astype("float32")
+        z = (
+            np.random.default_rng(seed)
+            .standard_normal((int(num_samples), self.latent_dim))
+            .astype("float32")
+        )
         images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
         student = np.concatenate(
             [
@@ -503,7 +514,9 @@ class DualGenerator(Trainer, keras.Model):
                 for i in range(0, len(images), batch_size)
             ]
         )
-        teacher = teacher_label_probabilities(self.teachers, self.resolved_labels, images)
+        teacher = teacher_label_probabilities(
+            self.teachers, self.resolved_labels, images
+        )
         agree = []
         for j, r in enumerate(self.resolved_labels):
             if r["activation"] == "sigmoid":

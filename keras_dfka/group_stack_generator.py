@@ -128,9 +128,7 @@ def build_group_stack_generator(level_shapes, latent_dim, name="generator"):
         else:
             hidden = max(16, level_shapes[1][2] // 2 if num_blocks > 1 else 32)
             x = _conv_block(x, hidden, f"group_{group}")
-            x = layers.Conv2D(shape[2], 3, padding="same", name=f"group_{group}_rgb")(
-                x
-            )
+            x = layers.Conv2D(shape[2], 3, padding="same", name=f"group_{group}_rgb")(x)
             x = layers.Activation("tanh", name=f"group_{group}_tanh")(x)
             x = layers.Rescaling(0.5, offset=0.5, name="image")(x)
             features[1] = x

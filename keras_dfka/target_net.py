@@ -1,8 +1,7 @@
 """`TargetNet`: the regrouped multi-branch student (paper Sec. 3.2, Fig. 2)."""
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 from keras_dfka.layers.feature_filter import FeatureFilter

@@ -65,8 +65,7 @@ class Teacher(keras.layers.Layer):
     ):
         if not isinstance(model, keras.Model) or not hasattr(model, "inputs"):
             raise ValueError(
-                "`model` must be a functional `keras.Model`. "
-                f"Received: model={model!r}"
+                f"`model` must be a functional `keras.Model`. Received: model={model!r}"
             )
         try:
             model_inputs = list(model.inputs)
@@ -116,8 +115,7 @@ class Teacher(keras.layers.Layer):
         names = [t.name for t in tasks]
         if len(set(names)) != len(names):
             raise ValueError(
-                f"Teacher '{self.name}': task names must be unique. "
-                f"Received: {names}"
+                f"Teacher '{self.name}': task names must be unique. Received: {names}"
             )
         for task, output in zip(tasks, outputs):
             width = output.shape[-1]

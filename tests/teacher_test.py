@@ -37,8 +37,8 @@ def _small_model(tasks=(ATTRS,), name="teacher", from_logits=False, widths=(4, 8
 
 
 def _images(n=3, seed=0):
-    return np.random.default_rng(seed).uniform(size=(n,) + INPUT_SHAPE).astype(
-        "float32"
+    return (
+        np.random.default_rng(seed).uniform(size=(n,) + INPUT_SHAPE).astype("float32")
     )
 
 
@@ -80,7 +80,9 @@ def test_level_shapes(single):
 
 def test_level_shapes_three_blocks():
     model = teacher_zoo.small_cnn(INPUT_SHAPE, [ATTRS], widths=(4, 6, 8), name="t3")
-    teacher = keras_dfka.Teacher(model, teacher_zoo.block_names(model)[:2], tasks=[ATTRS])
+    teacher = keras_dfka.Teacher(
+        model, teacher_zoo.block_names(model)[:2], tasks=[ATTRS]
+    )
     # Cutting at the first two block layers only: B = 2, level 3 is (4, 4, 6).
     assert teacher.level_shapes == [(16, 16, 3), (8, 8, 4), (4, 4, 6)]
 
@@ -170,9 +172,7 @@ def test_from_level_equals_full_pass(single):
         out = teacher.from_level(features[level - 2], level)
         np.testing.assert_allclose(_numpy(out[0]), expected, atol=1e-5)
     # Level 1 is the image itself.
-    np.testing.assert_allclose(
-        _numpy(teacher.from_level(x, 1)[0]), expected, atol=1e-5
-    )
+    np.testing.assert_allclose(_numpy(teacher.from_level(x, 1)[0]), expected, atol=1e-5)
     # The head is the model from level B + 1.
     head_out = _as_list(teacher.head(features[-1], training=False))
     np.testing.assert_allclose(_numpy(head_out[0]), expected, atol=1e-5)
@@ -264,7 +264,9 @@ def test_task_from_logits_overrides_teacher():
     model = _small_model(tasks=(ATTRS, DIGIT), name="override", from_logits=True)
     raw_digit = keras_dfka.Task("digit", DIGIT.labels, "softmax", from_logits=False)
     teacher = keras_dfka.Teacher(
-        model, teacher_zoo.block_names(model), tasks=[ATTRS, raw_digit],
+        model,
+        teacher_zoo.block_names(model),
+        tasks=[ATTRS, raw_digit],
         from_logits=True,
     )
     x = _images(seed=5)

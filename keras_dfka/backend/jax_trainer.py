@@ -1,7 +1,6 @@
 """JAX gradient plumbing: a stateless step with `jax.value_and_grad`."""
 
 import jax
-
 import keras
 
 from keras_dfka.backend.base_trainer import BaseTrainer
@@ -9,14 +8,18 @@ from keras_dfka.backend.base_trainer import unpack_latent
 
 
 class JAXTrainer(BaseTrainer):
-    def _stateless_loss(self, trainable_variables, non_trainable_variables, z, training):
+    def _stateless_loss(
+        self, trainable_variables, non_trainable_variables, z, training
+    ):
         mapping = list(zip(self.trainable_variables, trainable_variables)) + list(
             zip(self.non_trainable_variables, non_trainable_variables)
         )
         with keras.StatelessScope(state_mapping=mapping) as scope:
             loss, logs = self.compute_step_loss(z, training=training)
         new_non_trainable = []
-        for variable, value in zip(self.non_trainable_variables, non_trainable_variables):
+        for variable, value in zip(
+            self.non_trainable_variables, non_trainable_variables
+        ):
             current = scope.get_current_value(variable)
             new_non_trainable.append(value if current is None else current)
         return loss, (logs, new_non_trainable)
@@ -72,4 +75,8 @@ class JAXTrainer(BaseTrainer):
         results, metrics_variables = self._stateless_update_trackers(
             metrics_variables, logs
         )
-        return results, (trainable_variables, non_trainable_variables, metrics_variables)
+        return results, (
+            trainable_variables,
+            non_trainable_variables,
+            metrics_variables,
+        )

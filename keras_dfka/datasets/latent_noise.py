@@ -1,8 +1,7 @@
 """A `PyDataset` of latent noise batches for data-free training."""
 
-import numpy as np
-
 import keras
+import numpy as np
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -56,9 +55,7 @@ class LatentNoise(keras.utils.PyDataset):
         if index < 0 or index >= self.steps:
             raise IndexError(f"Batch index {index} out of range [0, {self.steps}).")
         rng = np.random.default_rng((self.seed, self._epoch, int(index)))
-        return rng.standard_normal((self.batch_size, self.latent_dim)).astype(
-            "float32"
-        )
+        return rng.standard_normal((self.batch_size, self.latent_dim)).astype("float32")
 
     def on_epoch_end(self):
         self._epoch += 1

@@ -12,9 +12,8 @@ import os
 import platform
 import time
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 import keras_dfka
@@ -72,7 +71,9 @@ class FaceConfig:
     data_dir: str | None = None
     image_size: int = 64
     teachers: dict | None = None
-    target_labels: list = dataclasses.field(default_factory=lambda: list(DEFAULT_TARGETS))
+    target_labels: list = dataclasses.field(
+        default_factory=lambda: list(DEFAULT_TARGETS)
+    )
     num_procedural_faces: int = 8000
     teacher_widths: tuple = (16, 32, 64)
     teacher_epochs: int = 10
@@ -428,8 +429,13 @@ def format_report(report):
         "",
         evaluation.format_table(
             report["per_label_auc"],
-            ["label", "teachers_auc", "data_student_auc", "target_net_auc",
-             "noise_student_auc"],
+            [
+                "label",
+                "teachers_auc",
+                "data_student_auc",
+                "target_net_auc",
+                "noise_student_auc",
+            ],
             title="ROC-AUC per target label",
         ),
         "",

@@ -69,9 +69,7 @@ class FeatureFilter(keras.layers.Layer):
         self.excite = None
         hidden = max(channels // self.reduction, 4)
         if self.gate:
-            self.squeeze = keras.layers.Dense(
-                hidden, activation="relu", name="squeeze"
-            )
+            self.squeeze = keras.layers.Dense(hidden, activation="relu", name="squeeze")
             self.excite = keras.layers.Dense(
                 channels, kernel_initializer="zeros", name="excite"
             )
@@ -91,9 +89,7 @@ class FeatureFilter(keras.layers.Layer):
                     *self.target_shape[:2], interpolation="bilinear", name="resize"
                 )
             if input_shape[-1] != channels:
-                self.projection = keras.layers.Conv2D(
-                    channels, 1, name="projection"
-                )
+                self.projection = keras.layers.Conv2D(channels, 1, name="projection")
                 self.projection.build(input_shape[:-1] + (input_shape[-1],))
         elif input_shape[-1] != channels:
             self.projection = keras.layers.Dense(channels, name="projection")

@@ -62,8 +62,10 @@ class LabelSelect(keras.layers.Layer):
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         if self.from_logits:
-            x = ops.softmax(x, axis=-1) if self.activation == "softmax" else (
-                ops.sigmoid(x)
+            x = (
+                ops.softmax(x, axis=-1)
+                if self.activation == "softmax"
+                else (ops.sigmoid(x))
             )
         return ops.take(x, self.indices, axis=-1)
 

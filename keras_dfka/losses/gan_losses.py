@@ -226,4 +226,3 @@ def total_variation_loss(images):
     dh = ops.mean(ops.abs(images[:, 1:, :, :] - images[:, :-1, :, :]))
     dw = ops.mean(ops.abs(images[:, :, 1:, :] - images[:, :, :-1, :]))
     return dh + dw
-

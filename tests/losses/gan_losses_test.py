@@ -194,9 +194,7 @@ def _reference_bn_term(x, mean, variance, axis):
     axes = tuple(i for i in range(x.ndim) if i != axis % x.ndim)
     batch_mean = x.mean(axis=axes)
     batch_variance = x.var(axis=axes)  # biased, like the BatchNorm layer
-    return np.linalg.norm(batch_mean - mean) + np.linalg.norm(
-        batch_variance - variance
-    )
+    return np.linalg.norm(batch_mean - mean) + np.linalg.norm(batch_variance - variance)
 
 
 def test_batch_norm_statistics_loss_matches_numpy():

@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny teachers trained on data the tests make."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_dfka
+from keras_dfka.teacher_zoo import block_names
+from keras_dfka.teacher_zoo import small_cnn
+
+IMAGE_SHAPE = (16, 16, 3)
+
+
+def make_color_data(n, seed):
+    """Images whose labels depend on channel brightness: easy to learn."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0.1, 0.9, size=(n, 1, 1, 3))
+    x = np.clip(base + 0.15 * rng.standard_normal((n,) + IMAGE_SHAPE), 0, 1)
+    means = x.mean(axis=(1, 2))
+    multilabel = (means > 0.5).astype("float32")  # red, green, blue bright
+    bright = (means.mean(axis=1, keepdims=True) > 0.5).astype("float32")
+    dominant = np.eye(3, dtype="float32")[means.argmax(axis=1)]
+    return x.astype("float32"), multilabel, bright, dominant
+
+
+def train_tiny_teachers(seed=0, epochs=4):
+    keras.utils.set_random_seed(seed)
+    x, multilabel, bright, dominant = make_color_data(2048, seed)
+    color_task = keras_dfka.Task("color", ["red", "green", "blue"], "sigmoid")
+    bright_task = keras_dfka.Task("bright", ["is_bright"], "sigmoid")
+    dominant_task = keras_dfka.Task(
+        "dominant", ["red_most", "green_most", "blue_most"], "softmax"
+    )
+    model_a = small_cnn(IMAGE_SHAPE, [color_task], widths=(8, 16, 16), name="tiny_a")
+    model_a.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+    model_a.fit(x, multilabel, batch_size=64, epochs=epochs, verbose=0)
+    model_b = small_cnn(
+        IMAGE_SHAPE,
+        [bright_task, dominant_task],
+        widths=(8, 16, 16),
+        name="tiny_b",
+        from_logits=True,
+    )
+    model_b.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=[
+            keras.losses.BinaryCrossentropy(from_logits=True),
+            keras.losses.CategoricalCrossentropy(from_logits=True),
+        ],
+    )
+    model_b.fit(x, [bright, dominant], batch_size=64, epochs=epochs, verbose=0)
+    teacher_a = keras_dfka.Teacher(model_a, block_names(model_a), tasks=[color_task])
+    teacher_b = keras_dfka.Teacher(
+        model_b,
+        block_names(model_b),
+        tasks=[bright_task, dominant_task],
+        from_logits=True,
+    )
+    return teacher_a, teacher_b
+
+
+@pytest.fixture(scope="session")
+def tiny_teachers():
+    return train_tiny_teachers()
+
+
+def weights_of(layer_or_model):
+    return [np.array(keras.ops.convert_to_numpy(v)) for v in layer_or_model.weights]
+
+
+def all_equal(before, after):
+    return all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def any_changed(before, after):
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))

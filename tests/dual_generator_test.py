@@ -1,0 +1,123 @@
+import keras
+import numpy as np
+import pytest
+from conftest import all_equal
+from conftest import any_changed
+from conftest import weights_of
+
+import keras_dfka
+
+TARGETS = ["blue", "red", "dominant/green_most", "is_bright"]
+
+
+def make_gan(teachers, steps=0):
+    gan = keras_dfka.AmalgamGAN(list(teachers), latent_dim=8)
+    gan.compile()
+    if steps:
+        gan.fit(keras_dfka.datasets.LatentNoise(8, 16, steps=steps), verbose=0)
+    return gan
+
+
+def test_fit_trains_student_and_filters_only(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    dual = keras_dfka.DualGenerator(gan, TARGETS)
+    dual.compile()
+    teachers_before = [weights_of(t) for t in tiny_teachers]
+    generator_before = weights_of(dual.generator)
+    gan_generator_before = weights_of(gan.generator)
+    blocks_before = [weights_of(b) for b in dual.student_blocks]
+    filters_before = [weights_of(f) for row in dual.filters for f in row if f]
+    history = dual.fit(
+        keras_dfka.datasets.LatentNoise(8, 16, steps=3), epochs=2, verbose=0
+    )
+    assert all(
+        all_equal(b, weights_of(t)) for b, t in zip(teachers_before, tiny_teachers)
+    )
+    assert all_equal(generator_before, weights_of(dual.generator))
+    assert all_equal(gan_generator_before, weights_of(gan.generator))
+    for before, block in zip(blocks_before, dual.student_blocks):
+        assert any_changed(before, weights_of(block))
+    filters_after = [weights_of(f) for row in dual.filters for f in row if f]
+    assert all(any_changed(b, a) for b, a in zip(filters_before, filters_after))
+    assert int(keras.ops.convert_to_numpy(dual.optimizer.iterations)) == 6
+    assert set(history.history) == {"loss", "block_1", "block_2", "block_3"}
+    for values in history.history.values():
+        assert np.all(np.isfinite(values))
+    # The GAN's own variables are not part of the dual generator.
+    gan_ids = {id(v) for v in gan.trainable_variables}
+    assert not gan_ids & {id(v) for v in dual.trainable_variables}
+
+
+def test_sequential_schedule_trains_one_block_at_a_time(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    dual = keras_dfka.DualGenerator(gan, ["red", "is_bright"])
+    dual.compile()
+    dual.set_active_blocks([2])
+    before = [weights_of(b) for b in dual.student_blocks]
+    history = dual.fit(keras_dfka.datasets.LatentNoise(8, 16, steps=2), verbose=0)
+    assert set(history.history) == {"loss", "block_2"}
+    after = [weights_of(b) for b in dual.student_blocks]
+    assert all_equal(before[0], after[0])
+    assert any_changed(before[1], after[1])
+    assert all_equal(before[2], after[2])
+    histories = dual.fit_sequential(
+        keras_dfka.datasets.LatentNoise(8, 16, steps=2), verbose=0
+    )
+    assert [sorted(h.history) for h in histories] == [
+        ["block_1", "loss"],
+        ["block_2", "loss"],
+        ["block_3", "loss"],
+    ]
+    assert dual.active_blocks == [1, 2, 3]
+    with pytest.raises(ValueError, match="blocks"):
+        dual.set_active_blocks([4])
+
+
+@pytest.mark.parametrize(
+    "targets, match",
+    [
+        (["nope"], "no teacher predicts"),
+        (["red", "red"], "repeat"),
+        ([], "non-empty"),
+        ("red", "list"),
+    ],
+)
+def test_bad_target_labels(tiny_teachers, targets, match):
+    gan = make_gan(tiny_teachers)
+    with pytest.raises(ValueError, match=match):
+        keras_dfka.DualGenerator(gan, targets)
+
+
+def test_bad_arguments(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    with pytest.raises(ValueError, match="amalgam_gan"):
+        keras_dfka.DualGenerator("gan", ["red"])
+    with pytest.raises(ValueError, match="stream_weights"):
+        keras_dfka.DualGenerator(gan, ["red"], stream_weights=(0, 0))
+    with pytest.raises(ValueError, match="temperature"):
+        keras_dfka.DualGenerator(gan, ["red"], temperature=0)
+    with pytest.raises(ValueError, match="blocks"):
+        keras_dfka.DualGenerator(gan, ["red"], blocks=[keras.layers.Identity()])
+
+
+def test_one_stream_and_end_to_end_options(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    noise = keras_dfka.datasets.LatentNoise(8, 8, steps=1)
+    single = keras_dfka.DualGenerator(gan, ["red"], stream_weights=(1.0, 0.0))
+    single.compile()
+    assert np.isfinite(single.fit(noise, verbose=0).history["loss"][0])
+    end_to_end = keras_dfka.DualGenerator(gan, ["red"], block_wise=False)
+    end_to_end.compile()
+    history = end_to_end.fit(noise, verbose=0)
+    assert list(history.history) == ["loss"]
+
+
+def test_config_round_trip(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    dual = keras_dfka.DualGenerator(gan, TARGETS, stream_weights=(1.0, 0.5))
+    config = dual.get_config()
+    clone = keras_dfka.DualGenerator.from_config(config)
+    assert clone.target_labels == TARGETS
+    assert clone.stream_weights == (1.0, 0.5)
+    assert clone.level_shapes == dual.level_shapes
+    assert [w.shape for w in clone.weights] == [w.shape for w in dual.weights]

@@ -1,0 +1,363 @@
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from keras import ops
+
+import keras_dfka
+from keras_dfka import teacher_zoo
+from keras_dfka.group_stack_generator import build_group_stack_generator
+from keras_dfka.group_stack_generator import shared_level_shapes
+
+INPUT_SHAPE = (16, 16, 3)
+
+
+def _numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def _teacher(widths, name, task=None, input_shape=INPUT_SHAPE):
+    task = task or keras_dfka.Task(f"{name}_task", ["p", "q"], "sigmoid")
+    model = teacher_zoo.small_cnn(input_shape, [task], widths=widths, name=name)
+    return keras_dfka.Teacher(model, teacher_zoo.block_names(model), tasks=[task])
+
+
+def _strided_teacher(name="strided"):
+    """A teacher whose level 2 keeps the full 16x16 resolution."""
+    image = keras.Input(INPUT_SHAPE)
+    x = layers.Conv2D(6, 3, padding="same", activation="relu", name="s1")(image)
+    x = layers.Conv2D(8, 3, strides=4, padding="same", name="s2")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(2, activation="sigmoid")(x)
+    model = keras.Model(image, outputs, name=name)
+    return keras_dfka.Teacher(model, ["s1", "s2"], labels=["u", "v"])
+
+
+def _z(n, latent_dim, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, latent_dim)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def teacher_a():
+    return _teacher((4, 8, 16), "teacher_a")
+
+
+@pytest.fixture(scope="module")
+def teacher_b():
+    task = keras_dfka.Task("digit", ["0", "1", "2"], "softmax")
+    return _teacher((6, 12, 24), "teacher_b", task=task)
+
+
+@pytest.fixture(scope="module")
+def gan(teacher_a, teacher_b):
+    return keras_dfka.AmalgamGAN(
+        [teacher_a, teacher_b],
+        latent_dim=8,
+        loss_weights={"total_variation": 0.5},
+    )
+
+
+# ---------------------------------------------------------------------------
+# shared_level_shapes
+# ---------------------------------------------------------------------------
+
+
+def test_shared_level_shapes_width_multiplier(teacher_a, teacher_b):
+    # Widths per level: max over teachers (6, 12, 24), times the multiplier,
+    # at least 8.
+    assert shared_level_shapes([teacher_a, teacher_b]) == [
+        (16, 16, 3),
+        (8, 8, 8),
+        (4, 4, 8),
+        (2, 2, 12),
+    ]
+    assert shared_level_shapes([teacher_a, teacher_b], width_multiplier=1.0) == [
+        (16, 16, 3),
+        (8, 8, 6),
+        (4, 4, 12),
+        (2, 2, 24),
+    ]
+    assert shared_level_shapes([teacher_a, teacher_b], width_multiplier=2.0)[1:] == [
+        (8, 8, 12),
+        (4, 4, 24),
+        (2, 2, 48),
+    ]
+    # Single teacher, floor of 8 channels.
+    assert shared_level_shapes([teacher_a], width_multiplier=0.25)[1:] == [
+        (8, 8, 8),
+        (4, 4, 8),
+        (2, 2, 8),
+    ]
+
+
+def test_shared_level_shapes_feature_widths(teacher_a, teacher_b):
+    shapes = shared_level_shapes([teacher_a, teacher_b], feature_widths=[5, 3, 7])
+    assert shapes == [(16, 16, 3), (8, 8, 5), (4, 4, 3), (2, 2, 7)]
+    # feature_widths override the multiplier.
+    assert (
+        shared_level_shapes([teacher_a], width_multiplier=4.0, feature_widths=(5, 3, 7))
+        == shapes
+    )
+
+
+def test_shared_level_shapes_largest_spatial_size(teacher_a):
+    # Level 2: 16x16 (strided teacher) beats 8x8; level 3: 4x4 for both.
+    other = _strided_teacher()
+    shapes = shared_level_shapes([teacher_a, other], width_multiplier=1.0)
+    assert shapes[:3] == [(16, 16, 3), (16, 16, 6), (4, 4, 8)]
+
+
+@pytest.mark.parametrize("width_multiplier", [0.0, -0.5])
+def test_shared_level_shapes_bad_multiplier(teacher_a, width_multiplier):
+    with pytest.raises(ValueError, match="width_multiplier"):
+        shared_level_shapes([teacher_a], width_multiplier=width_multiplier)
+
+
+@pytest.mark.parametrize(
+    "feature_widths", [[8, 8], [8, 8, 8, 8], [8, 0, 8], [8, -2, 8]]
+)
+def test_shared_level_shapes_bad_feature_widths(teacher_a, feature_widths):
+    with pytest.raises(ValueError, match="`feature_widths` must hold 3 positive"):
+        shared_level_shapes([teacher_a], feature_widths=feature_widths)
+
+
+# ---------------------------------------------------------------------------
+# build_group_stack_generator
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "widths", [(4, 8), (4, 8, 8), (4, 4, 8, 8)], ids=["B2", "B3", "B4"]
+)
+def test_generator_mirrors_shared_level_shapes(widths):
+    teacher = _teacher(widths, f"mirror{len(widths)}")
+    num_blocks = len(widths)
+    assert teacher.num_blocks == num_blocks
+    shapes = shared_level_shapes([teacher], feature_widths=[6] * num_blocks)
+    generator = build_group_stack_generator(shapes, latent_dim=4)
+    # Outputs: image first, then levels 2..B (level B + 1 is not generated).
+    assert len(generator.outputs) == num_blocks
+    assert [tuple(o.shape[1:]) for o in generator.outputs] == shapes[:num_blocks]
+    outputs = generator(_z(3, 4) * 5.0, training=False)
+    assert [tuple(o.shape) for o in outputs] == [(3,) + s for s in shapes[:num_blocks]]
+    image = _numpy(outputs[0])
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    assert image.std() > 0.0
+    # Upsampling plus convolution, never Conv2DTranspose.
+    kinds = [type(layer) for layer in generator.layers]
+    assert layers.Conv2DTranspose not in kinds
+    assert not any(isinstance(la, layers.Conv2DTranspose) for la in generator.layers)
+    assert layers.UpSampling2D in kinds
+    # The generated level features are the teacher's inputs of the same level
+    # when the widths match.
+    teacher_shapes = shared_level_shapes([teacher], width_multiplier=1.0)
+    assert teacher_shapes == teacher.level_shapes[:1] + [
+        s[:2] + (max(8, s[2]),) for s in teacher.level_shapes[1:]
+    ]
+
+
+def test_generator_one_block():
+    generator = build_group_stack_generator([(8, 8, 3), (4, 4, 8)], latent_dim=4)
+    assert len(generator.outputs) == 1
+    assert tuple(generator.outputs[0].shape[1:]) == (8, 8, 3)
+    image = _numpy(generator(_z(2, 4), training=False)[0])
+    assert image.shape == (2, 8, 8, 3)
+    assert image.min() >= 0.0 and image.max() <= 1.0
+
+
+def test_generator_rejects_vector_levels():
+    with pytest.raises(ValueError, match="image-like"):
+        build_group_stack_generator([(8, 8, 3), (16,), (8,)], latent_dim=4)
+
+
+# ---------------------------------------------------------------------------
+# AmalgamGAN with heterogeneous teachers
+# ---------------------------------------------------------------------------
+
+
+def test_gan_level_shapes_and_generator(gan, teacher_a, teacher_b):
+    assert gan.num_blocks == 3
+    assert gan.level_shapes == shared_level_shapes([teacher_a, teacher_b])
+    assert gan.activations == ["sigmoid", "softmax"]
+    images = gan.generate(3, seed=1)
+    assert images.shape == (3, 16, 16, 3)
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    again = gan.generate(3, seed=1)
+    np.testing.assert_array_equal(images, again)
+
+
+def test_gan_filters_map_to_each_teacher_level_shape(gan, teacher_a, teacher_b):
+    assert len(gan.filters) == 2
+    for m, teacher in enumerate([teacher_a, teacher_b]):
+        assert len(gan.filters[m]) == gan.num_blocks - 1  # levels 2..B
+        for level in range(2, gan.num_blocks + 1):
+            layer = gan.filters[m][level - 2]
+            assert layer.name.startswith("filter_")
+            shared = gan.level_shapes[level - 1]
+            x = np.random.default_rng(level).normal(size=(2,) + shared)
+            out = layer(x.astype("float32"))
+            assert tuple(out.shape) == (2,) + teacher.level_shapes[level - 1]
+    # Teacher a's level-2 width (4) differs from the shared width (8): a
+    # projection; teacher b's level-2 width is 6.
+    assert gan.filters[0][0].projection is not None
+    assert gan.filters[0][0].resize is None
+
+
+def test_gan_filters_resize_spatial_sizes(teacher_a):
+    other = _strided_teacher("strided_gan")
+    gan = keras_dfka.AmalgamGAN([teacher_a, other], latent_dim=4)
+    assert gan.level_shapes[1][:2] == (16, 16)
+    # teacher a's level 2 is 8x8: its filter resizes 16x16 to 8x8.
+    layer = gan.filters[0][0]
+    assert layer.resize is not None
+    out = layer(np.zeros((1,) + gan.level_shapes[1], dtype="float32"))
+    assert tuple(out.shape) == (1, 8, 8, 4)
+    assert gan.filters[1][0].resize is None
+
+
+def test_gan_step_loss_is_finite(gan, teacher_a, teacher_b):
+    teacher_weights = [
+        [w.copy() for w in t.model.get_weights()] for t in (teacher_a, teacher_b)
+    ]
+    loss, logs = gan.compute_step_loss(_z(4, 8), training=True)
+    loss = float(_numpy(loss))
+    assert np.isfinite(loss)
+    assert list(logs) == gan.loss_names
+    assert set(gan.loss_names) == {
+        "loss",
+        "one_hot",
+        "activation",
+        "information_entropy",
+        "discrete",
+        "intermediate",
+        "batch_norm",
+        "total_variation",
+    }
+    values = {name: float(_numpy(v)) for name, v in logs.items()}
+    assert all(np.isfinite(v) for v in values.values())
+    # The loss is the weighted sum of its terms.
+    weighted = sum(
+        gan.loss_weights[name] * value
+        for name, value in values.items()
+        if name != "loss"
+    )
+    assert loss == pytest.approx(weighted, rel=1e-5)
+    assert values["loss"] == pytest.approx(loss)
+    assert values["activation"] <= 0.0 and values["information_entropy"] <= 0.0
+    assert values["batch_norm"] > 0.0 and values["intermediate"] > 0.0
+    # The frozen teachers are unchanged by a training-mode pass (BatchNorm
+    # statistics included).
+    for teacher, before in zip((teacher_a, teacher_b), teacher_weights):
+        for a, b in zip(before, teacher.model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_gan_paper_preset_terms(teacher_a, teacher_b):
+    gan = keras_dfka.AmalgamGAN([teacher_a, teacher_b], latent_dim=8, preset="paper")
+    assert gan.loss_weights["batch_norm"] == 0.0
+    assert "batch_norm" not in gan.loss_names
+    assert "total_variation" not in gan.loss_names
+    loss, logs = gan.compute_step_loss(_z(4, 8, seed=1))
+    assert np.isfinite(float(_numpy(loss)))
+    assert set(logs) == {
+        "loss",
+        "one_hot",
+        "activation",
+        "information_entropy",
+        "discrete",
+        "intermediate",
+    }
+
+
+def test_gan_config_round_trip(teacher_a, teacher_b):
+    gan = keras_dfka.AmalgamGAN(
+        [teacher_a, teacher_b],
+        latent_dim=6,
+        feature_widths=[8, 10, 12],
+        preset="paper",
+        loss_weights={"batch_norm": 0.5, "discrete": 0.0},
+        name="round_trip",
+    )
+    restored = keras_dfka.AmalgamGAN.from_config(gan.get_config())
+    assert restored.level_shapes == gan.level_shapes
+    assert restored.level_shapes[1:] == [(8, 8, 8), (4, 4, 10), (2, 2, 12)]
+    assert restored.latent_dim == 6
+    assert restored.loss_weights == gan.loss_weights
+    assert restored.loss_weights["batch_norm"] == 0.5
+    assert restored.loss_weights["discrete"] == 0.0
+    assert restored.loss_weights["information_entropy"] == 5.0  # paper preset
+    assert restored.preset == "paper"
+    assert restored.name == "round_trip"
+    assert [t.name for t in restored.teachers] == ["teacher_a", "teacher_b"]
+    assert [t.level_shapes for t in restored.teachers] == [
+        teacher_a.level_shapes,
+        teacher_b.level_shapes,
+    ]
+
+
+# ---------------------------------------------------------------------------
+# AmalgamGAN errors
+# ---------------------------------------------------------------------------
+
+
+def test_gan_teachers_with_different_block_counts(teacher_a):
+    two_blocks = _teacher((4, 8), "two_blocks")
+    with pytest.raises(ValueError, match="same number of blocks"):
+        keras_dfka.AmalgamGAN([teacher_a, two_blocks], latent_dim=4)
+
+
+def test_gan_teachers_with_different_input_shapes(teacher_a):
+    small = _teacher((4, 8, 16), "small_input", input_shape=(8, 8, 3))
+    with pytest.raises(ValueError, match="same input shape"):
+        keras_dfka.AmalgamGAN([teacher_a, small], latent_dim=4)
+
+
+@pytest.mark.parametrize("latent_dim", [0, -1, 2.5, True, "8", None])
+def test_gan_bad_latent_dim(teacher_a, latent_dim):
+    with pytest.raises(ValueError, match="latent_dim"):
+        keras_dfka.AmalgamGAN([teacher_a], latent_dim=latent_dim)
+
+
+def test_gan_numpy_integer_latent_dim(teacher_a):
+    gan = keras_dfka.AmalgamGAN([teacher_a], latent_dim=np.int64(4))
+    assert gan.latent_dim == 4 and isinstance(gan.latent_dim, int)
+
+
+def test_gan_unknown_loss_weight_key(teacher_a):
+    with pytest.raises(ValueError, match="unknown term 'one_hot_loss'"):
+        keras_dfka.AmalgamGAN(
+            [teacher_a], latent_dim=4, loss_weights={"one_hot_loss": 1.0}
+        )
+
+
+@pytest.mark.parametrize("value", [-0.1, float("nan"), float("inf")])
+def test_gan_bad_loss_weight_value(teacher_a, value):
+    with pytest.raises(ValueError, match="discrete"):
+        keras_dfka.AmalgamGAN(
+            [teacher_a], latent_dim=4, loss_weights={"discrete": value}
+        )
+
+
+def test_gan_unknown_preset(teacher_a):
+    with pytest.raises(ValueError, match="preset"):
+        keras_dfka.AmalgamGAN([teacher_a], latent_dim=4, preset="fast")
+
+
+@pytest.mark.parametrize("teachers", [[], None])
+def test_gan_empty_teachers(teachers):
+    with pytest.raises(ValueError, match="non-empty list"):
+        keras_dfka.AmalgamGAN(teachers, latent_dim=4)
+
+
+def test_gan_non_teacher_entry(teacher_a):
+    with pytest.raises(ValueError, match=r"teachers\[1\]"):
+        keras_dfka.AmalgamGAN([teacher_a, "teacher_b"], latent_dim=4)
+
+
+def test_gan_duplicate_teacher_or_task_names(teacher_a):
+    with pytest.raises(ValueError, match="Teacher names must be unique"):
+        keras_dfka.AmalgamGAN([teacher_a, teacher_a], latent_dim=4)
+    task = keras_dfka.Task("teacher_a_task", ["r", "s"], "sigmoid")
+    clash = _teacher((4, 8, 16), "clash", task=task)
+    with pytest.raises(ValueError, match="Task names must be unique"):
+        keras_dfka.AmalgamGAN([teacher_a, clash], latent_dim=4)

@@ -1,0 +1,74 @@
+import keras
+import numpy as np
+from conftest import make_color_data
+
+import keras_dfka
+from keras_dfka.dual_generator import teacher_label_probabilities
+from keras_dfka.evaluation import count_params
+
+TARGETS = ["blue", "is_bright", "dominant/red_most", "red", "green_most"]
+
+
+def _trained_pipeline(teachers, gan_steps, dual_steps):
+    keras.utils.set_random_seed(1)
+    gan = keras_dfka.AmalgamGAN(list(teachers), latent_dim=16)
+    gan.compile()
+    if gan_steps:
+        gan.fit(keras_dfka.datasets.LatentNoise(16, 32, steps=gan_steps), verbose=0)
+    dual = keras_dfka.DualGenerator(gan, TARGETS)
+    dual.compile(student_optimizer=keras.optimizers.Adam(3e-3))
+    untrained = keras_dfka.TargetNet.from_dual(dual)
+    if dual_steps:
+        dual.fit(
+            keras_dfka.datasets.LatentNoise(16, 32, steps=dual_steps, seed=5),
+            verbose=0,
+        )
+    return gan, dual, untrained, keras_dfka.TargetNet.from_dual(dual)
+
+
+def test_end_to_end_agrees_with_teachers_better_than_untrained(tiny_teachers):
+    gan, dual, untrained, target = _trained_pipeline(tiny_teachers, 60, 150)
+    images = gan.generate(256, seed=99)  # fresh samples, not seen in training
+    teacher = teacher_label_probabilities(dual.teachers, dual.resolved_labels, images)
+    error_trained = np.mean(np.abs(target.predict_labels(images) - teacher))
+    error_untrained = np.mean(np.abs(untrained.predict_labels(images) - teacher))
+    assert error_trained < 0.6 * error_untrained, (error_trained, error_untrained)
+    # Also on real-like images the teachers were trained on.
+    x, *_ = make_color_data(256, seed=7)
+    teacher_real = teacher_label_probabilities(dual.teachers, dual.resolved_labels, x)
+    real_trained = np.mean(np.abs(target.predict_labels(x) - teacher_real))
+    real_untrained = np.mean(np.abs(untrained.predict_labels(x) - teacher_real))
+    assert real_trained < real_untrained
+
+
+def test_structure_labels_and_independence(tiny_teachers):
+    _, dual, _, target = _trained_pipeline(tiny_teachers, 0, 2)
+    assert target.target_labels == TARGETS
+    assert set(target.output_names) == {"color", "bright", "dominant"}
+    x, *_ = make_color_data(8, seed=3)
+    outputs = target.predict(x, verbose=0)
+    assert outputs["color"].shape == (8, 2)  # blue, red (user order)
+    assert outputs["dominant"].shape == (8, 2)  # red_most, green_most
+    labels = target.predict_labels(x)
+    assert labels.shape == (8, len(TARGETS))
+    np.testing.assert_allclose(labels[:, 0], outputs["color"][:, 0])
+    np.testing.assert_allclose(labels[:, 3], outputs["color"][:, 1])
+    assert np.all((labels >= 0) & (labels <= 1))
+    np.testing.assert_allclose(labels, keras.ops.convert_to_numpy(dual(x)), atol=1e-5)
+    trainer_ids = {id(v) for v in dual.weights} | {
+        id(v) for v in dual.amalgam_gan.weights
+    }
+    assert not trainer_ids & {id(v) for v in target.weights}
+    assert count_params(target) < count_params([t.model for t in dual.teachers])
+
+
+def test_save_load_reproduces_predictions(tiny_teachers, tmp_path):
+    _, _, _, target = _trained_pipeline(tiny_teachers, 0, 2)
+    path = str(tmp_path / "target.keras")
+    target.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, keras_dfka.TargetNet)
+    assert loaded.target_labels == TARGETS
+    assert loaded.label_spec == target.label_spec
+    x, *_ = make_color_data(16, seed=4)
+    np.testing.assert_array_equal(loaded.predict_labels(x), target.predict_labels(x))
