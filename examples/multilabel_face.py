@@ -67,7 +67,9 @@ def main(argv):
     }
     if FLAGS.teachers:
         overrides["teachers"] = parse_teachers(FLAGS.teachers)
-    if FLAGS.steps:
+    if FLAGS.steps is not None:
+        if FLAGS.steps <= 0:
+            raise app.UsageError(f"--steps must be positive; received {FLAGS.steps}")
         overrides["gan_steps"] = overrides["dual_steps"] = FLAGS.steps
     for key, value in overrides.items():
         if value is not None:

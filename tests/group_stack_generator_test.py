@@ -23,14 +23,15 @@ def _teacher(widths, name, task=None, input_shape=INPUT_SHAPE):
 
 
 def _strided_teacher(name="strided"):
-    """A teacher whose level 2 keeps the full 16x16 resolution."""
+    """A 3-block teacher whose level 2 keeps the full 16x16 resolution."""
     image = keras.Input(INPUT_SHAPE)
     x = layers.Conv2D(6, 3, padding="same", activation="relu", name="s1")(image)
     x = layers.Conv2D(8, 3, strides=4, padding="same", name="s2")(x)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", name="s3")(x)
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(2, activation="sigmoid")(x)
     model = keras.Model(image, outputs, name=name)
-    return keras_dfka.Teacher(model, ["s1", "s2"], labels=["u", "v"])
+    return keras_dfka.Teacher(model, ["s1", "s2", "s3"], labels=["u", "v"])
 
 
 def _z(n, latent_dim, seed=0):
@@ -46,6 +47,21 @@ def teacher_a():
 def teacher_b():
     task = keras_dfka.Task("digit", ["0", "1", "2"], "softmax")
     return _teacher((6, 12, 24), "teacher_b", task=task)
+
+
+@pytest.fixture(scope="module")
+def teacher_b2():
+    return _teacher((4, 8), "teacher_b2")
+
+
+@pytest.fixture(scope="module")
+def teacher_b4():
+    return _teacher((4, 4, 8, 8), "teacher_b4")
+
+
+@pytest.fixture(scope="module")
+def strided():
+    return _strided_teacher()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +89,7 @@ def test_shared_level_shapes_width_multiplier(teacher_a, teacher_b):
     ]
     assert shared_level_shapes([teacher_a, teacher_b], width_multiplier=1.0) == [
         (16, 16, 3),
-        (8, 8, 6),
+        (8, 8, 8),
         (4, 4, 12),
         (2, 2, 24),
     ]
@@ -100,11 +116,11 @@ def test_shared_level_shapes_feature_widths(teacher_a, teacher_b):
     )
 
 
-def test_shared_level_shapes_largest_spatial_size(teacher_a):
-    # Level 2: 16x16 (strided teacher) beats 8x8; level 3: 4x4 for both.
-    other = _strided_teacher()
-    shapes = shared_level_shapes([teacher_a, other], width_multiplier=1.0)
-    assert shapes[:3] == [(16, 16, 3), (16, 16, 6), (4, 4, 8)]
+def test_shared_level_shapes_largest_spatial_size(teacher_a, strided):
+    # Level 2: 16x16 (strided teacher) beats 8x8; levels 3 and 4 agree.
+    assert strided.level_shapes == [(16, 16, 3), (16, 16, 6), (4, 4, 8), (2, 2, 8)]
+    shapes = shared_level_shapes([teacher_a, strided], width_multiplier=2.0)
+    assert shapes == [(16, 16, 3), (16, 16, 12), (4, 4, 16), (2, 2, 32)]
 
 
 @pytest.mark.parametrize("width_multiplier", [0.0, -0.5])
@@ -126,14 +142,15 @@ def test_shared_level_shapes_bad_feature_widths(teacher_a, feature_widths):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "widths", [(4, 8), (4, 8, 8), (4, 4, 8, 8)], ids=["B2", "B3", "B4"]
-)
-def test_generator_mirrors_shared_level_shapes(widths):
-    teacher = _teacher(widths, f"mirror{len(widths)}")
-    num_blocks = len(widths)
-    assert teacher.num_blocks == num_blocks
+@pytest.mark.parametrize("fixture", ["teacher_b2", "teacher_a", "teacher_b4"])
+def test_generator_mirrors_shared_level_shapes(fixture, request):
+    teacher = request.getfixturevalue(fixture)
+    num_blocks = teacher.num_blocks
+    assert num_blocks == {"teacher_b2": 2, "teacher_a": 3, "teacher_b4": 4}[fixture]
     shapes = shared_level_shapes([teacher], feature_widths=[6] * num_blocks)
+    assert shapes == teacher.level_shapes[:1] + [
+        s[:2] + (6,) for s in teacher.level_shapes[1:]
+    ]
     generator = build_group_stack_generator(shapes, latent_dim=4)
     # Outputs: image first, then levels 2..B (level B + 1 is not generated).
     assert len(generator.outputs) == num_blocks
@@ -144,25 +161,57 @@ def test_generator_mirrors_shared_level_shapes(widths):
     assert image.min() >= 0.0 and image.max() <= 1.0
     assert image.std() > 0.0
     # Upsampling plus convolution, never Conv2DTranspose.
-    kinds = [type(layer) for layer in generator.layers]
-    assert layers.Conv2DTranspose not in kinds
     assert not any(isinstance(la, layers.Conv2DTranspose) for la in generator.layers)
-    assert layers.UpSampling2D in kinds
-    # The generated level features are the teacher's inputs of the same level
-    # when the widths match.
-    teacher_shapes = shared_level_shapes([teacher], width_multiplier=1.0)
-    assert teacher_shapes == teacher.level_shapes[:1] + [
-        s[:2] + (max(8, s[2]),) for s in teacher.level_shapes[1:]
-    ]
+    assert any(isinstance(la, layers.UpSampling2D) for la in generator.layers)
 
 
 def test_generator_one_block():
     generator = build_group_stack_generator([(8, 8, 3), (4, 4, 8)], latent_dim=4)
     assert len(generator.outputs) == 1
     assert tuple(generator.outputs[0].shape[1:]) == (8, 8, 3)
-    image = _numpy(generator(_z(2, 4), training=False)[0])
+    image = _numpy(generator.predict(_z(2, 4), verbose=0))
     assert image.shape == (2, 8, 8, 3)
     assert image.min() >= 0.0 and image.max() <= 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="For B = 1 the generator is keras.Model(z, [image]); Keras unwraps a "
+    "one-element output list, so calling it returns the image tensor, not the "
+    "documented list [image], and AmalgamGAN's outputs[0] takes the first sample.",
+)
+def test_generator_one_block_returns_a_list():
+    generator = build_group_stack_generator([(8, 8, 3), (4, 4, 8)], latent_dim=4)
+    outputs = generator(_z(2, 4), training=False)
+    assert isinstance(outputs, (list, tuple)) and len(outputs) == 1
+
+
+@pytest.fixture(scope="module")
+def teacher_one_block():
+    return _teacher((4,), "teacher_one", input_shape=(8, 8, 3))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="AmalgamGAN with one-block teachers: self.generator(z)[0] is the "
+    "first sample, not the image batch (see the B = 1 generator test).",
+)
+def test_gan_one_block_generate_shape(teacher_one_block):
+    gan = keras_dfka.AmalgamGAN([teacher_one_block], latent_dim=4)
+    assert "intermediate" not in gan.loss_names
+    assert gan.generate(3).shape == (3, 8, 8, 3)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="AmalgamGAN with one-block teachers: compute_step_loss feeds a single "
+    "(8, 8, 3) sample to the teachers and raises ValueError.",
+)
+def test_gan_one_block_step_loss(teacher_one_block):
+    gan = keras_dfka.AmalgamGAN([teacher_one_block], latent_dim=4)
+    loss, _ = gan.compute_step_loss(_z(2, 4))
+    assert np.isfinite(float(_numpy(loss)))
 
 
 def test_generator_rejects_vector_levels():
@@ -203,9 +252,8 @@ def test_gan_filters_map_to_each_teacher_level_shape(gan, teacher_a, teacher_b):
     assert gan.filters[0][0].resize is None
 
 
-def test_gan_filters_resize_spatial_sizes(teacher_a):
-    other = _strided_teacher("strided_gan")
-    gan = keras_dfka.AmalgamGAN([teacher_a, other], latent_dim=4)
+def test_gan_filters_resize_spatial_sizes(teacher_a, strided):
+    gan = keras_dfka.AmalgamGAN([teacher_a, strided], latent_dim=4)
     assert gan.level_shapes[1][:2] == (16, 16)
     # teacher a's level 2 is 8x8: its filter resizes 16x16 to 8x8.
     layer = gan.filters[0][0]
@@ -213,6 +261,11 @@ def test_gan_filters_resize_spatial_sizes(teacher_a):
     out = layer(np.zeros((1,) + gan.level_shapes[1], dtype="float32"))
     assert tuple(out.shape) == (1, 8, 8, 4)
     assert gan.filters[1][0].resize is None
+    for m, teacher in enumerate([teacher_a, strided]):
+        for level in range(2, 4):
+            assert gan.filters[m][level - 2].compute_output_shape(
+                (None,) + gan.level_shapes[level - 1]
+            ) == (None,) + teacher.level_shapes[level - 1]
 
 
 def test_gan_step_loss_is_finite(gan, teacher_a, teacher_b):
@@ -300,16 +353,15 @@ def test_gan_config_round_trip(teacher_a, teacher_b):
 # ---------------------------------------------------------------------------
 
 
-def test_gan_teachers_with_different_block_counts(teacher_a):
-    two_blocks = _teacher((4, 8), "two_blocks")
-    with pytest.raises(ValueError, match="same number of blocks"):
-        keras_dfka.AmalgamGAN([teacher_a, two_blocks], latent_dim=4)
+def test_gan_teachers_with_different_block_counts(teacher_a, teacher_b2):
+    with pytest.raises(ValueError, match="'teacher_a': 3, 'teacher_b2': 2"):
+        keras_dfka.AmalgamGAN([teacher_a, teacher_b2], latent_dim=4)
 
 
-def test_gan_teachers_with_different_input_shapes(teacher_a):
-    small = _teacher((4, 8, 16), "small_input", input_shape=(8, 8, 3))
+def test_gan_teachers_with_different_input_shapes(teacher_b2):
+    small = _teacher((4, 8), "small_input", input_shape=(8, 8, 3))
     with pytest.raises(ValueError, match="same input shape"):
-        keras_dfka.AmalgamGAN([teacher_a, small], latent_dim=4)
+        keras_dfka.AmalgamGAN([teacher_b2, small], latent_dim=4)
 
 
 @pytest.mark.parametrize("latent_dim", [0, -1, 2.5, True, "8", None])

@@ -69,7 +69,7 @@ class FaceConfig:
     """
 
     data_dir: str | None = None
-    image_size: int = 64
+    image_size: int | None = None  # None: 64 for CelebA, 32 for embedded faces
     teachers: dict | None = None
     target_labels: list = dataclasses.field(
         default_factory=lambda: list(DEFAULT_TARGETS)
@@ -81,14 +81,26 @@ class FaceConfig:
     latent_dim: int = 100
     width_multiplier: float = 0.5
     preset: str = "default"
-    gan_steps: int = 1500
-    dual_steps: int = 1500
+    gan_steps: int | None = None  # None: 1500 for CelebA, 600 for embedded faces
+    dual_steps: int | None = None  # None: as gan_steps
     student_steps: int | None = None  # None: the same as dual_steps
     learning_rate: float = 1e-3
     seed: int = 0
     workdir: str = "workdir/multilabel_face"
     overwrite: bool = False
     verbose: int = 1
+
+    def resolve(self):
+        """Fills the data-dependent defaults; returns `self`."""
+        if self.image_size is None:
+            self.image_size = 64 if self.data_dir else 32
+        if self.gan_steps is None:
+            self.gan_steps = 1500 if self.data_dir else 600
+        if self.dual_steps is None:
+            self.dual_steps = self.gan_steps
+        if self.teachers is None:
+            self.teachers = self.resolved_teachers()
+        return self
 
     def resolved_teachers(self):
         if self.teachers is not None:
@@ -235,6 +247,7 @@ def _predict(model_fn, images, batch_size=256):
 def run(config):
     """Runs the whole experiment; returns the report dict (also written)."""
     t_start = time.time()
+    config = dataclasses.replace(config).resolve()
     workdir = config.workdir
     os.makedirs(workdir, exist_ok=True)
     report_paths = [os.path.join(workdir, f"report.{ext}") for ext in ("json", "md")]

@@ -1,0 +1,63 @@
+"""Smoke test of the main job at tiny size (about a minute)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_dfka.experiments import faces
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def tiny_config(workdir):
+    return faces.FaceConfig(
+        image_size=16,
+        num_procedural_faces=400,
+        teacher_epochs=1,
+        teacher_widths=(4, 8, 8),
+        gan_steps=3,
+        dual_steps=3,
+        batch_size=16,
+        latent_dim=8,
+        workdir=str(workdir),
+        verbose=0,
+    )
+
+
+def test_face_experiment_runs_end_to_end(tmp_path):
+    report = faces.run(tiny_config(tmp_path))
+    for name in ("report.json", "report.md", "generated.png", "target_net.keras"):
+        assert os.path.exists(tmp_path / name), name
+    assert os.path.isdir(tmp_path / "logs" / "amalgam_gan")
+    with open(tmp_path / "report.json") as f:
+        saved = json.load(f)
+    models = [row["model"] for row in saved["summary"]]
+    assert models == ["teachers", "data_student", "target_net", "noise_student"]
+    assert len(saved["per_label_auc"]) == len(faces.DEFAULT_TARGETS)
+    assert report["parameters"]["target_net"] > 0
+    assert 0 < report["parameters"]["ratio"] < 1
+    # A second run reuses the saved teachers and refuses to overwrite.
+    with pytest.raises(FileExistsError, match="report"):
+        faces.run(tiny_config(tmp_path))
+    config = tiny_config(tmp_path)
+    config.overwrite = True
+    again = faces.run(config)
+    assert all(again["teachers_reused"].values())
+
+
+def test_example_script_help_and_bad_flag():
+    script = os.path.join(ROOT, "examples", "multilabel_face.py")
+    result = subprocess.run(
+        [sys.executable, script, "--helpfull"], capture_output=True, text=True
+    )
+    assert "--data_dir" in result.stdout + result.stderr
+    result = subprocess.run(
+        [sys.executable, script, "--steps=-1", "--workdir=/nonexistent/x"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "--steps must be positive" in result.stdout + result.stderr
