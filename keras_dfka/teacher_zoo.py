@@ -74,3 +74,41 @@ def block_names(model):
     """The block-ending layer names of a `small_cnn` model, in order."""
     prefix = f"{model.name}_block"
     return [layer.name for layer in model.layers if layer.name.startswith(prefix)]
+
+
+def lenet5(input_shape=(28, 28, 1), num_classes=10, width=1.0, name="lenet5"):
+    """A LeNet-5 style softmax classifier with 2 blocks and a dense head.
+
+    Blocks: `Conv5x5(6w) + BatchNorm + ReLU + MaxPool` and
+    `Conv5x5(16w) + BatchNorm + ReLU + MaxPool` ("same" padding, so 28x28
+    gives levels 14x14 and 7x7); head: flatten, dense 120w, dense 84w, dense
+    `num_classes` with softmax. Block layers are named `f"{name}_block{b}"`.
+
+    Args:
+        input_shape: `(height, width, channels)`.
+        num_classes: int.
+        width: float, a multiplier of every width (0.5 is the classic
+            half-width student).
+        name: the model's name and layer prefix.
+
+    Returns:
+        A functional `keras.Model` with one softmax output.
+    """
+    inputs = keras.Input(input_shape, name=f"{name}_image")
+    x = inputs
+    for b, filters in enumerate((6, 16), start=1):
+        x = layers.Conv2D(
+            max(1, round(filters * width)), 5, padding="same", name=f"{name}_conv{b}"
+        )(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{b}")(x)
+        x = layers.ReLU(name=f"{name}_relu{b}")(x)
+        x = layers.MaxPooling2D(2, name=f"{name}_block{b}")(x)
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(max(1, round(120 * width)), activation="relu", name=f"{name}_fc1")(
+        x
+    )
+    x = layers.Dense(max(1, round(84 * width)), activation="relu", name=f"{name}_fc2")(
+        x
+    )
+    outputs = layers.Dense(num_classes, activation="softmax", name=f"{name}_digit")(x)
+    return keras.Model(inputs, outputs, name=name)

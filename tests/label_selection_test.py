@@ -11,7 +11,7 @@ DIGIT = keras_dfka.Task("digit", ["zero", "one", "two"], "softmax")
 
 
 def _teacher(tasks, name):
-    model = teacher_zoo.small_cnn((8, 8, 3), tasks, widths=(4,), name=name)
+    model = teacher_zoo.small_cnn((8, 8, 3), tasks, widths=(4, 8), name=name)
     return keras_dfka.Teacher(model, teacher_zoo.block_names(model), tasks=tasks)
 
 

@@ -192,6 +192,70 @@ def train_teacher(name, labels, splits, attributes, config, path):
     return model, False
 
 
+def amalgamate(teachers, config, gan_options=None, dual_options=None, callbacks=True):
+    """Step 2, data-free: AmalgamGAN, DualGenerator and TargetNet.from_dual.
+
+    Args:
+        teachers: list of `keras_dfka.Teacher`.
+        config: a resolved `FaceConfig` (or any object with the same fields).
+        gan_options: extra `AmalgamGAN` arguments (ablations).
+        dual_options: extra `DualGenerator` arguments (ablations).
+        callbacks: bool, whether to write TensorBoard logs and an image grid
+            to `config.workdir`.
+
+    Returns:
+        `(gan, dual, target_net, timings)`.
+    """
+    timings = {}
+    logdir = os.path.join(config.workdir, "logs")
+    gan_options = dict(gan_options or {})
+    gan_options.setdefault("preset", config.preset)
+    gan = keras_dfka.AmalgamGAN(
+        teachers,
+        latent_dim=config.latent_dim,
+        width_multiplier=config.width_multiplier,
+        **gan_options,
+    )
+    gan.compile()
+    noise = keras_dfka.datasets.LatentNoise(
+        config.latent_dim, config.batch_size, steps=config.gan_steps, seed=config.seed
+    )
+    t0 = time.time()
+    gan.fit(
+        noise,
+        epochs=1,
+        verbose=config.verbose,
+        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "amalgam_gan"))]
+        if callbacks
+        else [],
+    )
+    timings["amalgam_gan_s"] = time.time() - t0
+    if callbacks:
+        save_image_grid(
+            gan.generate(64, seed=config.seed),
+            os.path.join(config.workdir, "generated.png"),
+        )
+    dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
+    dual.compile()
+    noise = keras_dfka.datasets.LatentNoise(
+        config.latent_dim,
+        config.batch_size,
+        steps=config.dual_steps,
+        seed=config.seed + 1,
+    )
+    t0 = time.time()
+    dual.fit(
+        noise,
+        epochs=1,
+        verbose=config.verbose,
+        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "dual_generator"))]
+        if callbacks
+        else [],
+    )
+    timings["dual_generator_s"] = time.time() - t0
+    return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
+
+
 def teacher_soft_labels(teachers, target_labels, images, batch_size=256):
     """The teachers' probabilities of the target labels on `images`."""
     resolved = keras_dfka.label_selection.resolve_target_labels(teachers, target_labels)
@@ -215,13 +279,19 @@ def label_model(target_net):
     return keras.Model(copy.inputs, merged, name="reference_student")
 
 
-def train_reference_student(target_net, images, soft_labels, config, name):
-    """Trains the TargetNet architecture from scratch on `(images, soft labels)`."""
+def train_reference_student(
+    target_net, images, soft_labels, config, name, loss="binary_crossentropy"
+):
+    """Trains the TargetNet architecture from scratch on `(images, soft labels)`.
+
+    The budget is `config.student_steps` (default: `config.dual_steps`) steps
+    of `config.batch_size`, rounded to whole epochs.
+    """
     keras.utils.set_random_seed(config.seed + 7)
     student = label_model(target_net)
     student.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss="binary_crossentropy",
+        loss=loss,
     )
     steps = config.student_steps or config.dual_steps
     epochs = max(1, int(round(steps * config.batch_size / len(images))))
@@ -280,46 +350,8 @@ def run(config):
         keras_dfka.Teacher(model, block_names(model), labels=groups[name], name=name)
         for name, model in teacher_models.items()
     ]
-    logdir = os.path.join(workdir, "logs")
-    gan = keras_dfka.AmalgamGAN(
-        teachers,
-        latent_dim=config.latent_dim,
-        width_multiplier=config.width_multiplier,
-        preset=config.preset,
-    )
-    gan.compile()
-    noise = keras_dfka.datasets.LatentNoise(
-        config.latent_dim, config.batch_size, steps=config.gan_steps, seed=config.seed
-    )
-    t0 = time.time()
-    gan.fit(
-        noise,
-        epochs=1,
-        verbose=config.verbose,
-        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "amalgam_gan"))],
-    )
-    timings["amalgam_gan_s"] = time.time() - t0
-    save_image_grid(
-        gan.generate(64, seed=config.seed), os.path.join(workdir, "generated.png")
-    )
-
-    dual = keras_dfka.DualGenerator(gan, config.target_labels)
-    dual.compile()
-    noise = keras_dfka.datasets.LatentNoise(
-        config.latent_dim,
-        config.batch_size,
-        steps=config.dual_steps,
-        seed=config.seed + 1,
-    )
-    t0 = time.time()
-    dual.fit(
-        noise,
-        epochs=1,
-        verbose=config.verbose,
-        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "dual_generator"))],
-    )
-    timings["dual_generator_s"] = time.time() - t0
-    target_net = keras_dfka.TargetNet.from_dual(dual)
+    gan, dual, target_net, stage_timings = amalgamate(teachers, config)
+    timings.update(stage_timings)
     target_path = os.path.join(workdir, "target_net.keras")
     if os.path.exists(target_path) and not config.overwrite:
         raise FileExistsError(f"{target_path} exists; pass overwrite=True.")

@@ -1,0 +1,804 @@
+"""Training speed, scaling and FLOP throughput of AmalgamGAN and DualGenerator.
+
+    python benchmarks/speed.py --backend=tensorflow   # -> results/speed_tensorflow.json
+    python benchmarks/speed.py --backend=jax          # -> results/speed_jax.json
+    python benchmarks/speed.py --backend=jax --quick  # tiny settings, < 2 minutes
+
+What is measured (every measurement runs in a fresh subprocess of this script,
+so the peak memory is that of one configuration only):
+
+1. Steps/s and samples/s of one stage-1 step (`AmalgamGAN.fit` on
+   `keras_dfka.datasets.LatentNoise`) and one stage-2 step
+   (`DualGenerator.fit`) for `jit_compile` on and off and several batch
+   sizes. The teachers are untrained `teacher_zoo.small_cnn` models (speed
+   does not depend on their weights). `fit()` runs one warm-up epoch (it
+   includes tracing and compilation) and then timed epochs; each timed epoch
+   is measured from `on_epoch_begin` to `on_epoch_end`, where the callback
+   first waits for the logs and the model variables to be computed (JAX
+   dispatches asynchronously; its state is synced only at epoch end). Peak
+   memory is `ru_maxrss` of the subprocess (it includes the framework
+   itself: `baseline_rss_mb` is the value after the imports).
+2. Cost as the work grows: the stage-1 step time at one batch size with the
+   default `jit_compile="auto"` (XLA under JAX; plain graphs for TensorFlow
+   on CPU) against the number of teachers, of blocks and the image size,
+   with the least-squares slope of log(step time) against log(quantity).
+3. Achieved FLOP throughput: the FLOPs of one stage-1 (and stage-2) training
+   step, forward, backward and optimizer update, from XLA's cost analysis of
+   the jitted JAX step (`jax.jit(train_step).lower(state, z).compile()
+   .cost_analysis()["flops"]`, in a JAX subprocess for either backend: the
+   computation is the same), divided by the measured step time and by the
+   ceiling, the FLOP/s this backend reaches on a large jitted float32 matrix
+   multiply (`2 n^3` FLOPs, median of several runs).
+
+Everything is printed as Markdown and saved, with the environment
+(`keras_dfka.evaluation.environment_info()`) and the load average, to the JSON
+file given by `--output`.
+"""
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+
+BACKENDS = ("tensorflow", "jax")
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+SWEEP_UNITS = {
+    "teachers": "teachers",
+    "blocks": "blocks",
+    "image_size": "pixels (side)",
+}
+
+# All defaults live here; `--quick` swaps in QUICK_SETTINGS.
+FULL_SETTINGS = {
+    "image_size": 64,
+    "widths": [16, 32, 64],
+    "sweep_widths": [16, 32, 64, 128],
+    "num_teachers": 2,
+    "labels_per_teacher": 5,
+    "target_labels_per_teacher": 2,
+    "latent_dim": 100,
+    "preset": "default",
+    "batch_sizes": [32, 64, 128],
+    "jit_modes": ["on", "off"],
+    "stages": [1, 2],
+    "steps": 20,
+    "epochs": 2,
+    "eager_jax_steps": 3,
+    "eager_jax_epochs": 1,
+    "max_seconds_per_run": 120.0,
+    "sweep_batch_size": 64,
+    "sweep_teachers": [1, 2, 4, 8],
+    "sweep_blocks": [2, 3, 4],
+    "sweep_image_sizes": [32, 64, 96],
+    "flops_batch_sizes": [32, 64, 128],
+    "ceiling_size": 2048,
+    "ceiling_repeats": 7,
+    "timeout_seconds": 1800,
+}
+
+QUICK_SETTINGS = dict(
+    FULL_SETTINGS,
+    image_size=16,
+    widths=[4, 8, 8],
+    sweep_widths=[4, 8, 8, 8],
+    latent_dim=16,
+    batch_sizes=[8],
+    steps=3,
+    epochs=1,
+    eager_jax_steps=2,
+    eager_jax_epochs=1,
+    max_seconds_per_run=30.0,
+    sweep_batch_size=8,
+    sweep_teachers=[1, 2],
+    sweep_blocks=[2, 3],
+    sweep_image_sizes=[16, 32],
+    flops_batch_sizes=[8],
+    ceiling_size=512,
+    ceiling_repeats=5,
+    timeout_seconds=300,
+)
+
+flags.DEFINE_enum("backend", None, list(BACKENDS), "Keras backend (default: env).")
+flags.DEFINE_string(
+    "output", None, "JSON path (default: results/speed_<backend>[_quick].json)."
+)
+flags.DEFINE_bool("overwrite", False, "Overwrite an existing --output file.")
+flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run (< 2 minutes).")
+flags.DEFINE_list("batch_sizes", None, "Batch sizes of the stage-1/2 runs.")
+flags.DEFINE_list("jit", None, "jit_compile modes to run: on, off.")
+flags.DEFINE_integer("steps", None, "Steps per timed epoch.")
+flags.DEFINE_integer("epochs", None, "Timed epochs (after one warm-up epoch).")
+flags.DEFINE_string("worker", None, "Internal: JSON spec of one measurement.")
+flags.DEFINE_string("worker_output", None, "Internal: where a worker writes.")
+FLAGS = flags.FLAGS
+
+
+# --------------------------------------------------------------------- helpers
+def settings_for(quick=False, **overrides):
+    """The benchmark settings: full or quick defaults, then overrides."""
+    settings = dict(QUICK_SETTINGS if quick else FULL_SETTINGS)
+    for key, value in overrides.items():
+        if key not in settings:
+            raise ValueError(f"Unknown setting {key!r}; known: {sorted(settings)}")
+        if value is not None:
+            settings[key] = value
+    settings["quick"] = bool(quick)
+    return settings
+
+
+def default_output(backend, quick=False):
+    suffix = "_quick" if quick else ""
+    return os.path.join(RESULTS_DIR, f"speed_{backend}{suffix}.json")
+
+
+def loglog_slope(xs, ys):
+    """Least-squares slope of log(y) against log(x) (None if undefined)."""
+    points = [
+        (math.log(x), math.log(y))
+        for x, y in zip(xs, ys)
+        if x is not None and y is not None and x > 0 and y > 0
+    ]
+    if len(points) < 2:
+        return None
+    mean_x = sum(p[0] for p in points) / len(points)
+    mean_y = sum(p[1] for p in points) / len(points)
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+
+
+def peak_rss_mb():
+    """`ru_maxrss` of this process in MiB (kilobytes on Linux, bytes on macOS)."""
+    import resource
+
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value / (1024.0 * 1024.0) if sys.platform == "darwin" else value / 1024.0
+
+
+def model_spec(
+    settings,
+    stage=1,
+    jit="auto",
+    batch_size=None,
+    num_teachers=None,
+    num_blocks=None,
+    image_size=None,
+):
+    """The JSON-able description of one model configuration."""
+    num_blocks = num_blocks or len(settings["widths"])
+    if num_blocks == len(settings["widths"]):
+        widths = list(settings["widths"])
+    else:
+        widths = list(settings["sweep_widths"][:num_blocks])
+    return {
+        "stage": int(stage),
+        "jit": jit,
+        "batch_size": int(batch_size or settings["sweep_batch_size"]),
+        "num_teachers": int(num_teachers or settings["num_teachers"]),
+        "widths": widths,
+        "image_size": int(image_size or settings["image_size"]),
+        "labels_per_teacher": settings["labels_per_teacher"],
+        "target_labels_per_teacher": settings["target_labels_per_teacher"],
+        "latent_dim": settings["latent_dim"],
+        "preset": settings["preset"],
+    }
+
+
+def fit_spec(settings, backend, **kwargs):
+    spec = model_spec(settings, **kwargs)
+    eager_jax = backend == "jax" and spec["jit"] == "off"
+    spec["kind"] = "fit"
+    spec["steps"] = settings["eager_jax_steps" if eager_jax else "steps"]
+    spec["epochs"] = settings["eager_jax_epochs" if eager_jax else "epochs"]
+    spec["max_seconds"] = settings["max_seconds_per_run"]
+    return spec
+
+
+# ------------------------------------------------------ worker: build models
+def build_teachers(spec):
+    import keras_dfka
+    from keras_dfka.teacher_zoo import block_names
+    from keras_dfka.teacher_zoo import small_cnn
+
+    size = spec["image_size"]
+    teachers = []
+    for m in range(spec["num_teachers"]):
+        task = keras_dfka.Task(
+            f"attributes_{m}",
+            [f"t{m}_label{j}" for j in range(spec["labels_per_teacher"])],
+            "sigmoid",
+        )
+        model = small_cnn(
+            (size, size, 3), [task], widths=tuple(spec["widths"]), name=f"teacher_{m}"
+        )
+        teachers.append(keras_dfka.Teacher(model, block_names(model), tasks=[task]))
+    return teachers
+
+
+def build_trainer(spec):
+    """The compiled AmalgamGAN (stage 1) or DualGenerator (stage 2) of a spec."""
+    import keras
+
+    import keras_dfka
+
+    keras.utils.set_random_seed(0)
+    teachers = build_teachers(spec)
+    jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
+    gan = keras_dfka.AmalgamGAN(
+        teachers, latent_dim=spec["latent_dim"], preset=spec["preset"]
+    )
+    if spec["stage"] == 1:
+        gan.compile(jit_compile=jit)
+        return gan
+    targets = [
+        f"t{m}_label{j}"
+        for m in range(spec["num_teachers"])
+        for j in range(spec["target_labels_per_teacher"])
+    ]
+    dual = keras_dfka.DualGenerator(gan, target_labels=targets)
+    dual.compile(jit_compile=jit)
+    return dual
+
+
+def parameter_count(variables):
+    return int(sum(math.prod(v.shape) for v in variables))
+
+
+# ------------------------------------------------------ worker: measurements
+def block_until_ready(model, logs):
+    """Waits until the step that produced `logs` and the variables are done."""
+    import keras
+
+    values = [keras.ops.convert_to_numpy(v) for v in (logs or {}).values()]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready([v.value for v in model.variables])
+    return values
+
+
+def measure_fit(spec):
+    """Times `fit()` of one configuration after a warm-up epoch.
+
+    Returns a dict with `steps_per_second`, `samples_per_second`,
+    `seconds_per_step`, `warmup_seconds` (the first epoch, with compilation),
+    `peak_rss_mb`, `baseline_rss_mb` and the resolved `jit_compile`.
+    """
+    baseline = peak_rss_mb()
+    import keras
+
+    import keras_dfka
+
+    started = time.perf_counter()
+    model = build_trainer(spec)
+    build_seconds = time.perf_counter() - started
+    steps, timed_epochs = spec["steps"], spec["epochs"]
+    max_seconds = spec.get("max_seconds") or float("inf")
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.durations = []
+            self.start = None
+            self.timed_seconds = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = block_until_ready(self.model, logs)
+            self.durations.append(time.perf_counter() - self.start)
+            self.final_logs = [float(v) for v in values]
+            if epoch >= 1:
+                self.timed_seconds += self.durations[-1]
+                if self.timed_seconds > max_seconds:
+                    self.model.stop_training = True
+
+    timer = EpochTimer()
+    noise = keras_dfka.datasets.LatentNoise(
+        spec["latent_dim"], batch_size=spec["batch_size"], steps=steps, seed=0
+    )
+    model.fit(noise, epochs=1 + timed_epochs, callbacks=[timer], verbose=0)
+    timed = timer.durations[1:]
+    timed_steps = steps * len(timed)
+    seconds = sum(timed)
+    losses_finite = all(math.isfinite(v) for v in timer.final_logs)
+    return {
+        "kind": "fit",
+        "spec": spec,
+        "jit_compile": bool(model.jit_compile),
+        "build_seconds": build_seconds,
+        "warmup_seconds": timer.durations[0],
+        "epoch_seconds": timed,
+        "timed_steps": timed_steps,
+        "seconds_per_step": seconds / timed_steps,
+        "steps_per_second": timed_steps / seconds,
+        "samples_per_second": timed_steps * spec["batch_size"] / seconds,
+        "per_epoch_steps_per_second": [steps / d for d in timed],
+        "trainable_parameters": parameter_count(model.trainable_variables),
+        "losses_finite": losses_finite,
+        "baseline_rss_mb": baseline,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def jax_step_flops(model, batch_size, latent_dim):
+    """XLA's FLOP count of one jitted training step of a compiled JAX model."""
+    import jax
+    import numpy as np
+
+    state = (
+        [v.value for v in model.trainable_variables],
+        [v.value for v in model.non_trainable_variables],
+        [v.value for v in model.optimizer.variables],
+        [v.value for v in model.metrics_variables],
+    )
+    z = np.zeros((batch_size, latent_dim), dtype="float32")
+    step = jax.jit(lambda state, data: model.train_step(state, data))
+    lowered = step.lower(state, z)
+    compiled = lowered.compile()
+    costs = compiled.cost_analysis()
+    if isinstance(costs, (list, tuple)):  # older JAX: one dict per device
+        costs = costs[0]
+    unoptimized = lowered.cost_analysis()
+    if isinstance(unoptimized, (list, tuple)):
+        unoptimized = unoptimized[0]
+    return {
+        "flops": float(costs["flops"]),
+        "unoptimized_flops": float((unoptimized or {}).get("flops", float("nan"))),
+        "bytes_accessed": float(costs.get("bytes accessed", float("nan"))),
+    }
+
+
+def count_flops(spec):
+    """FLOPs of one training step for each batch size in `spec` (JAX only)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ValueError("FLOP counting needs KERAS_BACKEND=jax.")
+    results = {}
+    for stage in spec["stages"]:
+        model = build_trainer(dict(spec, stage=stage, jit="on"))
+        per_batch = {}
+        for batch_size in spec["batch_sizes"]:
+            per_batch[str(batch_size)] = jax_step_flops(
+                model, batch_size, spec["latent_dim"]
+            )
+        results[f"stage{stage}"] = per_batch
+    return {
+        "kind": "flops",
+        "spec": spec,
+        "method": "jax.jit(train_step).lower().compile().cost_analysis()['flops']",
+        "flops": results,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _median_seconds(fn, repeats):
+    fn()  # warm-up (compilation)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_ceiling(size=2048, repeats=7):
+    """FLOP/s of a jitted float32 `size x size` matrix multiply on this backend.
+
+    Returns a dict with `jit_flops_per_second` (jitted),
+    `eager_flops_per_second` (the plain op without XLA), their median times,
+    and `flops_per_second`, the ceiling: the faster of the two (TensorFlow's
+    XLA matmul on CPU can be slower than its plain oneDNN/Eigen kernel).
+    """
+    import keras
+    import numpy as np
+
+    from keras_dfka.evaluation import environment_info
+
+    backend = keras.backend.backend()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype("float32")
+    b = rng.standard_normal((size, size)).astype("float32")
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        a, b = jnp.asarray(a), jnp.asarray(b)
+        jitted = jax.jit(jnp.matmul)
+
+        def run_jit():
+            jitted(a, b).block_until_ready()
+
+        def run_eager():
+            jnp.matmul(a, b).block_until_ready()
+
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        a, b = tf.constant(a), tf.constant(b)
+        jitted = tf.function(
+            lambda x, y: tf.reduce_sum(tf.matmul(x, y)), jit_compile=True
+        )
+        eager = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+
+        def run_jit():
+            jitted(a, b).numpy()
+
+        def run_eager():
+            eager(a, b).numpy()
+
+    else:
+        raise ValueError(f"Unsupported backend {backend!r}")
+    flops = 2.0 * size**3
+    jit_seconds = _median_seconds(run_jit, repeats)
+    eager_seconds = _median_seconds(run_eager, repeats)
+    return {
+        "kind": "ceiling",
+        "size": size,
+        "repeats": repeats,
+        "flops": flops,
+        "flops_per_second": flops / min(jit_seconds, eager_seconds),
+        "jit_median_seconds": jit_seconds,
+        "jit_flops_per_second": flops / jit_seconds,
+        "eager_median_seconds": eager_seconds,
+        "eager_flops_per_second": flops / eager_seconds,
+        "environment": environment_info(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_worker(spec):
+    """Runs one measurement in this process (the subprocess side)."""
+    kind = spec["kind"]
+    if kind == "fit":
+        return measure_fit(spec)
+    if kind == "flops":
+        return count_flops(spec)
+    if kind == "ceiling":
+        return matmul_ceiling(spec["size"], spec["repeats"])
+    raise ValueError(f"Unknown worker kind {kind!r}")
+
+
+# ------------------------------------------------------ parent: orchestration
+def run_in_subprocess(spec, backend, timeout=1800):
+    """Runs `run_worker(spec)` in a fresh Python process with `backend`.
+
+    Returns the worker's result dict, or `{"error": ...}` if it failed.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        output = os.path.join(tmp, "result.json")
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            f"--backend={backend}",
+            f"--worker={json.dumps(spec)}",
+            f"--worker_output={output}",
+        ]
+        env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+        started = time.perf_counter()
+        try:
+            process = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, env=env
+            )
+        except subprocess.TimeoutExpired:
+            return {"spec": spec, "error": f"timed out after {timeout} s"}
+        wall = time.perf_counter() - started
+        if process.returncode != 0 or not os.path.exists(output):
+            tail = (process.stderr or "").strip().splitlines()[-15:]
+            return {
+                "spec": spec,
+                "error": f"exit code {process.returncode}",
+                "stderr_tail": tail,
+            }
+        with open(output) as f:
+            result = json.load(f)
+    result["subprocess_seconds"] = wall
+    return result
+
+
+def jax_available():
+    import importlib.util
+
+    return importlib.util.find_spec("jax") is not None
+
+
+def _log(message):
+    print(message, flush=True)
+
+
+def run_benchmark(backend, settings, log=_log):
+    """Runs every measurement (each in a subprocess) and returns the report."""
+    cache = {}
+    timeout = settings["timeout_seconds"]
+
+    def fit(spec):
+        key = json.dumps(spec, sort_keys=True)
+        if key not in cache:
+            result = run_in_subprocess(spec, backend, timeout)
+            cache[key] = result
+            if "error" in result:
+                log(f"  FAILED {short_spec(spec)}: {result['error']}")
+                for line in result.get("stderr_tail", []):
+                    log(f"    {line}")
+            else:
+                log(
+                    f"  {short_spec(spec)}: {result['steps_per_second']:.2f} steps/s, "
+                    f"peak {result['peak_rss_mb']:.0f} MiB "
+                    f"({result['subprocess_seconds']:.0f} s)"
+                )
+        return cache[key]
+
+    report = {
+        "benchmark": "speed",
+        "backend": backend,
+        "quick": settings["quick"],
+        "settings": settings,
+        "load_average_start": list(os.getloadavg()),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    started = time.perf_counter()
+
+    log(f"[speed] matmul ceiling ({backend}, n={settings['ceiling_size']})")
+    ceiling = run_in_subprocess(
+        {
+            "kind": "ceiling",
+            "size": settings["ceiling_size"],
+            "repeats": settings["ceiling_repeats"],
+        },
+        backend,
+        timeout,
+    )
+    report["ceiling"] = ceiling
+    report["environment"] = ceiling.get("environment")
+
+    log("[speed] FLOPs per step (XLA cost analysis under JAX)")
+    if jax_available():
+        flops_spec = dict(
+            model_spec(settings),
+            kind="flops",
+            stages=settings["stages"],
+            batch_sizes=sorted(
+                set(settings["flops_batch_sizes"]) | set(settings["batch_sizes"])
+            ),
+        )
+        report["flops"] = run_in_subprocess(flops_spec, "jax", timeout)
+        if "error" in report["flops"]:
+            log(f"  FAILED: {report['flops']['error']}")
+    else:
+        report["flops"] = {"error": "jax is not installed; no FLOP count"}
+
+    log("[speed] stage 1 and stage 2 steps")
+    runs = []
+    for stage in settings["stages"]:
+        for jit in settings["jit_modes"]:
+            for batch_size in settings["batch_sizes"]:
+                spec = fit_spec(
+                    settings, backend, stage=stage, jit=jit, batch_size=batch_size
+                )
+                runs.append(fit(spec))
+    report["runs"] = [annotate_run(r, report) for r in runs]
+
+    log(f"[speed] sweeps (stage 1, batch {settings['sweep_batch_size']}, jit auto)")
+    sweeps = {}
+    for name, values in (
+        ("teachers", settings["sweep_teachers"]),
+        ("blocks", settings["sweep_blocks"]),
+        ("image_size", settings["sweep_image_sizes"]),
+    ):
+        rows = []
+        for value in values:
+            kwargs = {
+                "teachers": {"num_teachers": value},
+                "blocks": {"num_blocks": value},
+                "image_size": {"image_size": value},
+            }[name]
+            spec = fit_spec(settings, backend, stage=1, jit="auto", **kwargs)
+            rows.append(annotate_run(fit(spec), report))
+        seconds = [r.get("seconds_per_step") for r in rows]
+        sweeps[name] = {
+            "values": list(values),
+            "seconds_per_step": seconds,
+            "slope": loglog_slope(values, seconds),
+            "runs": rows,
+        }
+    report["sweeps"] = sweeps
+    report["load_average_end"] = list(os.getloadavg())
+    report["total_seconds"] = time.perf_counter() - started
+    report["markdown"] = format_markdown(report)
+    return report
+
+
+def run_flops(report, stage, batch_size):
+    flops = report.get("flops") or {}
+    entry = (flops.get("flops") or {}).get(f"stage{stage}", {}).get(str(batch_size))
+    return entry["flops"] if entry else None
+
+
+def annotate_run(result, report):
+    """Adds FLOPs per step, achieved FLOP/s and the fraction of the ceiling."""
+    result = dict(result)
+    spec = result.get("spec", {})
+    default = model_spec(report["settings"])
+    same_model = all(
+        spec.get(k) == default[k]
+        for k in ("num_teachers", "widths", "image_size", "latent_dim", "preset")
+    )
+    flops = (
+        run_flops(report, spec.get("stage"), spec.get("batch_size"))
+        if same_model
+        else None
+    )
+    ceiling = (report.get("ceiling") or {}).get("flops_per_second")
+    result["flops_per_step"] = flops
+    if flops and "steps_per_second" in result:
+        achieved = flops * result["steps_per_second"]
+        result["achieved_flops_per_second"] = achieved
+        result["fraction_of_ceiling"] = achieved / ceiling if ceiling else None
+    else:
+        result["achieved_flops_per_second"] = None
+        result["fraction_of_ceiling"] = None
+    return result
+
+
+def short_spec(spec):
+    return (
+        f"stage {spec['stage']} jit={spec['jit']} batch={spec['batch_size']} "
+        f"teachers={spec['num_teachers']} blocks={len(spec['widths'])} "
+        f"size={spec['image_size']}"
+    )
+
+
+# ------------------------------------------------------------------ reporting
+def _fmt(value, pattern="{:.2f}", missing="n/a"):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return missing
+    return pattern.format(value)
+
+
+def format_markdown(report):
+    """The Markdown summary of a report from `run_benchmark`."""
+    env = report.get("environment") or {}
+    ceiling = report.get("ceiling") or {}
+    settings = report["settings"]
+    lines = [
+        f"# Speed benchmark ({report['backend']}{', quick' if report['quick'] else ''})",
+        "",
+        f"- Machine: {env.get('platform', 'n/a')}, {env.get('processor', 'n/a')}, "
+        f"{env.get('cpu_count', 'n/a')} CPUs; load average "
+        f"{', '.join(f'{x:.2f}' for x in report['load_average_start'])} at start",
+        f"- Keras {env.get('keras_version', 'n/a')}, backend "
+        f"{env.get('backend', report['backend'])} {env.get('backend_version', '')}, "
+        f"Python {env.get('python_version', 'n/a')}",
+        f"- Teachers: {settings['num_teachers']} x small_cnn widths "
+        f"{tuple(settings['widths'])} at {settings['image_size']}x"
+        f"{settings['image_size']}x3, {settings['labels_per_teacher']} sigmoid "
+        f"labels each; latent_dim {settings['latent_dim']}, preset "
+        f"'{settings['preset']}'",
+        f"- Matmul ceiling (float32 n={ceiling.get('size')}, the faster of "
+        f"jitted and plain): "
+        f"{_fmt(_giga(ceiling.get('flops_per_second')), '{:.1f}')} GFLOP/s "
+        f"(jitted {_fmt(_giga(ceiling.get('jit_flops_per_second')), '{:.1f}')}, "
+        f"plain {_fmt(_giga(ceiling.get('eager_flops_per_second')), '{:.1f}')})",
+        "",
+        "## Training step",
+        "",
+        "| stage | jit | batch | steps/s | samples/s | ms/step | warm-up s | "
+        "GFLOP/step | GFLOP/s | of ceiling | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in report.get("runs", []):
+        spec = run.get("spec", {})
+        if "error" in run:
+            lines.append(
+                f"| {spec.get('stage')} | {spec.get('jit')} | "
+                f"{spec.get('batch_size')} | failed: {run['error']} |||||||| |"
+            )
+            continue
+        lines.append(
+            f"| {spec['stage']} | {spec['jit']} | {spec['batch_size']} | "
+            f"{run['steps_per_second']:.2f} | {run['samples_per_second']:.0f} | "
+            f"{1000 * run['seconds_per_step']:.1f} | {run['warmup_seconds']:.1f} | "
+            f"{_fmt(_giga(run['flops_per_step']), '{:.3f}')} | "
+            f"{_fmt(_giga(run['achieved_flops_per_second']), '{:.2f}')} | "
+            f"{_fmt(run['fraction_of_ceiling'], '{:.1%}')} | "
+            f"{run['peak_rss_mb']:.0f} |"
+        )
+    flops = report.get("flops") or {}
+    if "error" in flops:
+        lines += ["", f"FLOP count unavailable: {flops['error']}"]
+    lines += [
+        "",
+        f"## Scaling (stage 1, batch {settings['sweep_batch_size']}, "
+        "jit_compile='auto')",
+        "",
+    ]
+    for name, sweep in (report.get("sweeps") or {}).items():
+        lines += [
+            f"### {SWEEP_UNITS.get(name, name)}: log-log slope "
+            f"{_fmt(sweep['slope'], '{:.2f}')}",
+            "",
+            f"| {name} | ms/step | steps/s | peak RSS MiB |",
+            "|---|---|---|---|",
+        ]
+        for value, run in zip(sweep["values"], sweep["runs"]):
+            if "error" in run:
+                lines.append(f"| {value} | failed: {run['error']} | | |")
+                continue
+            lines.append(
+                f"| {value} | {1000 * run['seconds_per_step']:.1f} | "
+                f"{run['steps_per_second']:.2f} | {run['peak_rss_mb']:.0f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _giga(value):
+    return None if value is None else value / 1e9
+
+
+def write_report(report, path, overwrite=False):
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(f"{path} exists; pass --overwrite to replace it.")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2, sort_keys=True)
+
+
+# ----------------------------------------------------------------------- main
+def _set_backend(backend):
+    if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != backend:
+        raise app.UsageError("--backend must take effect before Keras is imported")
+    os.environ["KERAS_BACKEND"] = backend
+
+
+def main(argv):
+    del argv
+    backend = FLAGS.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend not in BACKENDS:
+        raise app.UsageError(f"--backend must be one of {BACKENDS}; got {backend!r}")
+    _set_backend(backend)
+    if FLAGS.worker:
+        if not FLAGS.worker_output:
+            raise app.UsageError("--worker needs --worker_output")
+        result = run_worker(json.loads(FLAGS.worker))
+        with open(FLAGS.worker_output, "w") as f:
+            json.dump(result, f)
+        return
+    overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs}
+    if FLAGS.batch_sizes:
+        overrides["batch_sizes"] = [int(b) for b in FLAGS.batch_sizes]
+    if FLAGS.jit:
+        if not set(FLAGS.jit) <= {"on", "off"}:
+            raise app.UsageError(f"--jit takes on and/or off; got {FLAGS.jit}")
+        overrides["jit_modes"] = list(FLAGS.jit)
+    for key in ("steps", "epochs"):
+        if overrides[key] is not None and overrides[key] <= 0:
+            raise app.UsageError(f"--{key} must be positive; got {overrides[key]}")
+    settings = settings_for(FLAGS.quick, **overrides)
+    output = FLAGS.output or default_output(backend, FLAGS.quick)
+    if os.path.exists(output) and not FLAGS.overwrite:
+        raise app.UsageError(f"{output} exists; pass --overwrite to replace it.")
+    report = run_benchmark(backend, settings)
+    print()
+    print(report["markdown"], flush=True)
+    write_report(report, output, overwrite=FLAGS.overwrite)
+    print(f"Wrote {output} ({report['total_seconds']:.0f} s)")
+    failures = [r for r in report["runs"] if "error" in r] + [
+        r for s in report["sweeps"].values() for r in s["runs"] if "error" in r
+    ]
+    if failures or "error" in report["ceiling"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,135 @@
+"""The classic data-free distillation case on MNIST (one softmax teacher).
+
+A LeNet-5 style teacher is trained on the first part of the 10,000 MNIST test
+digits in `../shared/data/mnist`; the rest is the held-out evaluation part.
+The TargetNet (half-width shared trunk, the teacher's head) is amalgamated
+data-free and compared with the same architecture trained on the real digits
+(data student) or on noise (noise student), by top-1 accuracy.
+"""
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+import keras_dfka
+from keras_dfka import evaluation
+from keras_dfka.experiments import faces
+from keras_dfka.teacher_zoo import block_names
+from keras_dfka.teacher_zoo import lenet5
+
+DIGITS = [str(i) for i in range(10)]
+
+
+@dataclasses.dataclass
+class MNISTConfig:
+    """Every default of the MNIST experiment, in one place."""
+
+    data_dir: str = "../shared/data/mnist"
+    teacher_digits: int = 8000  # the first N digits train the teacher
+    teacher_epochs: int = 8
+    batch_size: int = 64
+    latent_dim: int = 64
+    width_multiplier: float = 0.5
+    preset: str = "default"
+    gan_steps: int = 1000
+    dual_steps: int = 1000
+    student_steps: int | None = None
+    learning_rate: float = 1e-3
+    seed: int = 0
+    workdir: str = "workdir/mnist"
+    target_labels: list = dataclasses.field(default_factory=lambda: list(DIGITS))
+    verbose: int = 1
+
+
+def load_mnist_splits(config):
+    """Returns `{"train": (x, y), "test": (x, y)}` with x in [0, 1], y int."""
+    images, labels = keras_dfka.datasets.load_mnist_idx(config.data_dir)
+    x = images.astype("float32")[..., None] / 255.0
+    n = int(config.teacher_digits)
+    if not 0 < n < len(x):
+        raise ValueError(f"`teacher_digits` must be in 1..{len(x) - 1}. Received: {n}")
+    return {"train": (x[:n], labels[:n]), "test": (x[n:], labels[n:])}
+
+
+def train_mnist_teacher(splits, config):
+    keras.utils.set_random_seed(config.seed)
+    model = lenet5(name="lenet5_teacher")
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    x, y = splits["train"]
+    model.fit(
+        x,
+        y,
+        batch_size=config.batch_size,
+        epochs=config.teacher_epochs,
+        verbose=config.verbose,
+    )
+    return model
+
+
+def top1(probabilities, labels):
+    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
+
+
+def run(config, teacher_model=None, gan_options=None, dual_options=None):
+    """Runs the experiment; returns a dict of accuracies and timings."""
+    t_start = time.time()
+    os.makedirs(config.workdir, exist_ok=True)
+    splits = load_mnist_splits(config)
+    if teacher_model is None:
+        teacher_model = train_mnist_teacher(splits, config)
+    teacher = keras_dfka.Teacher(
+        teacher_model,
+        block_names(teacher_model),
+        labels=DIGITS,
+        activation="softmax",
+        name="mnist",
+    )
+    keras.utils.set_random_seed(config.seed)
+    _, _, target_net, timings = faces.amalgamate(
+        [teacher], config, gan_options, dual_options, callbacks=False
+    )
+    x_train, _ = splits["train"]
+    x_test, y_test = splits["test"]
+    soft = faces.teacher_soft_labels([teacher], config.target_labels, x_train)
+    data_student = faces.train_reference_student(
+        target_net, x_train, soft, config, "data", loss="categorical_crossentropy"
+    )
+    rng = np.random.default_rng(config.seed)
+    noise = rng.uniform(size=x_train.shape).astype("float32")
+    noise_student = faces.train_reference_student(
+        target_net,
+        noise,
+        faces.teacher_soft_labels([teacher], config.target_labels, noise),
+        config,
+        "noise",
+        loss="categorical_crossentropy",
+    )
+    accuracy = {
+        "teacher": top1(teacher_model.predict(x_test, verbose=0), y_test),
+        "target_net": top1(target_net.predict_labels(x_test), y_test),
+        "data_student": top1(data_student.predict(x_test, verbose=0), y_test),
+        "noise_student": top1(noise_student.predict(x_test, verbose=0), y_test),
+    }
+    return {
+        "top1_accuracy": accuracy,
+        "target_over_teacher": accuracy["target_net"] / accuracy["teacher"],
+        "gap_closed": float(
+            evaluation.gap_closed(
+                accuracy["target_net"],
+                accuracy["noise_student"],
+                accuracy["data_student"],
+            )
+        ),
+        "parameters": {
+            "teacher": evaluation.count_params(teacher_model),
+            "target_net": evaluation.count_params(target_net),
+        },
+        "timings_s": {**timings, "total_s": time.time() - t_start},
+    }
