@@ -17,7 +17,7 @@ def _numpy(x):
 
 
 def _teacher(widths, name, task=None, input_shape=INPUT_SHAPE):
-    task = task or keras_dfka.Task(f"{name}_task", ["p", "q"], "sigmoid")
+    task = task or keras_dfka.Task(f"{name}_task", ["p", "q", "r"], "sigmoid")
     model = teacher_zoo.small_cnn(input_shape, [task], widths=widths, name=name)
     return keras_dfka.Teacher(model, teacher_zoo.block_names(model), tasks=[task])
 
@@ -29,9 +29,9 @@ def _strided_teacher(name="strided"):
     x = layers.Conv2D(8, 3, strides=4, padding="same", name="s2")(x)
     x = layers.Conv2D(8, 3, strides=2, padding="same", name="s3")(x)
     x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(2, activation="sigmoid")(x)
+    outputs = layers.Dense(3, activation="sigmoid")(x)
     model = keras.Model(image, outputs, name=name)
-    return keras_dfka.Teacher(model, ["s1", "s2", "s3"], labels=["u", "v"])
+    return keras_dfka.Teacher(model, ["s1", "s2", "s3"], labels=["u", "v", "w"])
 
 
 def _z(n, latent_dim, seed=0):
@@ -45,7 +45,7 @@ def teacher_a():
 
 @pytest.fixture(scope="module")
 def teacher_b():
-    task = keras_dfka.Task("digit", ["zero", "one"], "softmax")
+    task = keras_dfka.Task("digit", ["zero", "one", "two"], "softmax")
     return _teacher((8, 16, 16), "teacher_b", task=task)
 
 
@@ -282,6 +282,18 @@ def test_gan_filters_resize_spatial_sizes(teacher_a, strided):
                 )
                 == (None,) + teacher.level_shapes[level - 1]
             )
+
+
+def test_gan_without_filter_gates(teacher_a, teacher_b):
+    gan = keras_dfka.AmalgamGAN([teacher_a, teacher_b], latent_dim=8, use_filters=False)
+    layer = gan.filters[0][0]
+    assert layer.gate is False and layer.squeeze is None
+    # Only the projection where the widths differ; the others have no weights.
+    assert len(layer.weights) == 2
+    assert gan.filters[0][1].weights == []
+    x = np.random.default_rng(0).normal(size=(4,) + gan.level_shapes[2])
+    x = x.astype("float32")
+    np.testing.assert_array_equal(_numpy(gan.filters[0][1](x)), x)
 
 
 def test_gan_step_loss_is_finite(gan, teacher_a, teacher_b):

@@ -6,7 +6,7 @@ from keras_dfka.label_selection import output_tasks
 from keras_dfka.label_selection import resolve_target_labels
 
 HAIR = keras_dfka.Task("hair", ["Black_Hair", "Blond_Hair", "Smiling"], "sigmoid")
-EXPRESSION = keras_dfka.Task("expression", ["Smiling", "Young"], "sigmoid")
+EXPRESSION = keras_dfka.Task("expression", ["Smiling", "Young", "Calm"], "sigmoid")
 DIGIT = keras_dfka.Task("digit", ["zero", "one", "two"], "softmax")
 
 

@@ -1,0 +1,314 @@
+"""Quality benchmark: our default against the paper preset, ablations and
+baselines, on CelebA faces and on MNIST, over several seeds.
+
+    python benchmarks/quality.py --dataset=celeba --seeds=3
+    python benchmarks/quality.py --dataset=mnist --seeds=3
+
+Every row uses the same student architecture (the TargetNet's) and the same
+training budget (`--steps` generator steps and `--steps` student steps of
+batch 64). The teachers are trained once (seed 0, on the training split only)
+and shared by all rows; the data-free rows never see an image. Scores are on
+the held-out split (CelebA test partition; MNIST digits after the teacher's
+part) and nothing is selected on it. Results go to benchmarks/results/ as
+JSON, with a Markdown table printed for benchmarks/README.md.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+
+flags.DEFINE_enum("dataset", "celeba", ["celeba", "mnist"], "Benchmark setting.")
+flags.DEFINE_integer("seeds", 3, "Number of seeds (0..N-1).")
+flags.DEFINE_integer("steps", 600, "Steps of each data-free stage.")
+flags.DEFINE_integer("image_size", 32, "Face image side (CelebA only).")
+flags.DEFINE_integer("teacher_epochs", 10, "Epochs of teacher training.")
+flags.DEFINE_list("rows", None, "Subset of rows to run (default: all).")
+flags.DEFINE_string("data_root", None, "Folder holding celeba/ and mnist/.")
+flags.DEFINE_string("output", None, "JSON path (default under results/).")
+flags.DEFINE_bool("overwrite", False, "Overwrite an existing output file.")
+flags.DEFINE_bool("quick", False, "Tiny settings for the smoke test.")
+flags.DEFINE_enum("backend", None, ["tensorflow", "jax", "torch"], "Keras backend.")
+FLAGS = flags.FLAGS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name -> (AmalgamGAN options, DualGenerator options, description)
+ROWS = {
+    "default": ({}, {}, "our default (paper losses + BatchNorm prior + augment)"),
+    "paper": ({"preset": "paper"}, {}, "the paper's losses only (Eqs. 5-16)"),
+    "no_intermediate": (
+        {"loss_weights": {"intermediate": 0.0}},
+        {},
+        "default without the intermediate-feature consistency term",
+    ),
+    "no_filters": (
+        {"use_filters": False},
+        {},
+        "default without teacher-level filters (projection only)",
+    ),
+    "one_stream": (
+        {},
+        {"stream_weights": (1.0, 0.0)},
+        "default, dual generator trained on its own stream only",
+    ),
+    "no_block_wise": (
+        {},
+        {"block_wise": False},
+        "default, whole trunk trained end to end on images",
+    ),
+    "dafl": (
+        {
+            "preset": "paper",
+            "loss_weights": {"discrete": 0.0, "intermediate": 0.0},
+        },
+        {"block_wise": False},
+        "DAFL-style: one-hot + activation + entropy losses, then the student "
+        "end to end on the generated images",
+    ),
+}
+REFERENCE_ROWS = ("teachers", "data_student", "noise_student")
+
+
+def data_root():
+    if FLAGS.data_root:
+        return FLAGS.data_root
+    return os.environ.get(
+        "KERAS_DFKA_DATA_DIR", os.path.join(os.path.dirname(ROOT), "shared", "data")
+    )
+
+
+def run_celeba(rows, seeds, workdir):
+    import keras
+    import numpy as np
+
+    import keras_dfka
+    from keras_dfka import evaluation
+    from keras_dfka.experiments import faces
+    from keras_dfka.teacher_zoo import block_names
+
+    config = faces.FaceConfig(
+        data_dir=os.path.join(data_root(), "celeba"),
+        image_size=FLAGS.image_size,
+        gan_steps=FLAGS.steps,
+        dual_steps=FLAGS.steps,
+        teacher_epochs=FLAGS.teacher_epochs,
+        workdir=workdir,
+        verbose=0,
+        overwrite=True,
+    )
+    if FLAGS.quick:
+        config.teacher_widths = (4, 8, 8)
+        config.batch_size = 16
+        config.latent_dim = 8
+    config.resolve()
+    splits, attributes, _ = faces.load_face_data(config)
+    if FLAGS.quick:
+        splits = {k: (x[:200], y[:200]) for k, (x, y) in splits.items()}
+    groups = config.teachers
+    models = {}
+    for name, labels in groups.items():
+        path = os.path.join(workdir, "teachers", f"{name}.keras")
+        models[name], _ = faces.train_teacher(
+            name, labels, splits, attributes, config, path
+        )
+    teachers = [
+        keras_dfka.Teacher(m, block_names(m), labels=groups[n], name=n)
+        for n, m in models.items()
+    ]
+    x_train = splits["train"][0]
+    x_test, y_test = splits["test"]
+    y_target = y_test[:, [attributes.index(a) for a in config.target_labels]]
+
+    def score(probabilities):
+        report = evaluation.binary_report(y_target, probabilities, config.target_labels)
+        return {
+            k: report["mean"][k] for k in ("roc_auc", "balanced_accuracy", "accuracy")
+        }
+
+    results = {
+        "teachers": [
+            score(faces.teacher_soft_labels(teachers, config.target_labels, x_test))
+        ]
+    }
+    soft_train = faces.teacher_soft_labels(teachers, config.target_labels, x_train)
+    for seed in seeds:
+        config.seed = seed
+        keras.utils.set_random_seed(seed)
+        target_net = None
+        for row in rows:
+            gan_options, dual_options, _ = ROWS[row]
+            keras.utils.set_random_seed(seed)
+            t0 = time.time()
+            _, _, target_net, _ = faces.amalgamate(
+                teachers, config, gan_options, dual_options, callbacks=False
+            )
+            entry = score(target_net.predict_labels(x_test))
+            entry["wall_time_s"] = time.time() - t0
+            entry["seed"] = seed
+            results.setdefault(row, []).append(entry)
+            print(row, seed, json.dumps(entry), flush=True)
+        t0 = time.time()
+        data_student = faces.train_reference_student(
+            target_net, x_train, soft_train, config, "data"
+        )
+        entry = score(faces._predict(data_student, x_test))
+        entry.update(wall_time_s=time.time() - t0, seed=seed)
+        results.setdefault("data_student", []).append(entry)
+        rng = np.random.default_rng(seed)
+        noise = rng.uniform(size=x_train.shape).astype("float32")
+        t0 = time.time()
+        noise_student = faces.train_reference_student(
+            target_net,
+            noise,
+            faces.teacher_soft_labels(teachers, config.target_labels, noise),
+            config,
+            "noise",
+        )
+        entry = score(faces._predict(noise_student, x_test))
+        entry.update(wall_time_s=time.time() - t0, seed=seed)
+        results.setdefault("noise_student", []).append(entry)
+        print("references", seed, json.dumps(results["data_student"][-1]), flush=True)
+    return results, "roc_auc"
+
+
+def run_mnist(rows, seeds, workdir):
+    import keras
+
+    from keras_dfka.experiments import mnist
+
+    config = mnist.MNISTConfig(
+        data_dir=os.path.join(data_root(), "mnist"),
+        gan_steps=FLAGS.steps,
+        dual_steps=FLAGS.steps,
+        workdir=workdir,
+        verbose=0,
+    )
+    if FLAGS.quick:
+        config.teacher_digits = 300
+        config.teacher_epochs = 1
+        config.batch_size = 16
+        config.latent_dim = 8
+    splits = mnist.load_mnist_splits(config)
+    if FLAGS.quick:
+        splits["test"] = tuple(a[:200] for a in splits["test"])
+    teacher_model = mnist.train_mnist_teacher(splits, config)
+    results = {}
+    for seed in seeds:
+        config.seed = seed
+        for index, row in enumerate(rows):
+            gan_options, dual_options, _ = ROWS[row]
+            keras.utils.set_random_seed(seed)
+            t0 = time.time()
+            out = mnist.run(
+                config,
+                teacher_model=teacher_model,
+                gan_options=gan_options,
+                dual_options=dual_options,
+                splits=splits,
+                references=index == 0,
+            )
+            accuracy = out["top1_accuracy"]
+            results.setdefault(row, []).append(
+                {
+                    "accuracy": accuracy["target_net"],
+                    "seed": seed,
+                    "wall_time_s": time.time() - t0,
+                }
+            )
+            if index == 0:
+                for name in ("data_student", "noise_student"):
+                    results.setdefault(name, []).append(
+                        {"accuracy": accuracy[name], "seed": seed}
+                    )
+                results.setdefault("teachers", []).append(
+                    {"accuracy": accuracy["teacher"], "seed": seed}
+                )
+            print(row, seed, json.dumps(results[row][-1]), flush=True)
+    return results, "accuracy"
+
+
+def summarize(results, metric):
+    import numpy as np
+
+    lower = np.mean([r[metric] for r in results["noise_student"]])
+    upper = np.mean([r[metric] for r in results["data_student"]])
+    table = []
+    for name, entries in results.items():
+        row = {"row": name, "seeds": len(entries)}
+        for key in ("roc_auc", "balanced_accuracy", "accuracy", "wall_time_s"):
+            values = [e[key] for e in entries if key in e]
+            if values:
+                row[key] = float(np.mean(values))
+                row[f"{key}_std"] = float(np.std(values))
+        if upper != lower:
+            gaps = [(e[metric] - lower) / (upper - lower) for e in entries]
+            row["gap_closed"] = float(np.mean(gaps))
+            row["gap_closed_std"] = float(np.std(gaps))
+        table.append(row)
+    return table
+
+
+def main(argv):
+    del argv
+    if FLAGS.backend:
+        os.environ["KERAS_BACKEND"] = FLAGS.backend
+    rows = FLAGS.rows or list(ROWS)
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise app.UsageError(f"--rows has unknown names {unknown}; known: {list(ROWS)}")
+    import keras
+
+    from keras_dfka import evaluation
+
+    name = f"quality_{FLAGS.dataset}_{keras.backend.backend()}"
+    output = FLAGS.output or os.path.join(ROOT, "benchmarks", "results", name + ".json")
+    if os.path.exists(output) and not FLAGS.overwrite:
+        raise app.UsageError(f"{output} exists; pass --overwrite")
+    dataset_dir = os.path.join(data_root(), FLAGS.dataset)
+    if not os.path.isdir(dataset_dir):
+        print(f"SKIP: {dataset_dir} not found; the quality benchmark needs real data.")
+        return 0
+    workdir = os.path.join(os.path.dirname(output), "work_" + name)
+    seeds = list(range(FLAGS.seeds))
+    t0 = time.time()
+    runner = run_celeba if FLAGS.dataset == "celeba" else run_mnist
+    results, metric = runner(rows, seeds, workdir)
+    table = summarize(results, metric)
+    report = {
+        "dataset": FLAGS.dataset,
+        "metric_for_gap": metric,
+        "steps": FLAGS.steps,
+        "image_size": FLAGS.image_size if FLAGS.dataset == "celeba" else 28,
+        "seeds": seeds,
+        "rows": {r: ROWS[r][2] for r in rows},
+        "command": " ".join(["python"] + sys.argv),
+        "environment": evaluation.environment_info(),
+        "results": results,
+        "table": table,
+        "total_wall_time_s": time.time() - t0,
+    }
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with open(output, "w") as f:
+        json.dump(report, f, indent=2)
+    columns = [
+        "row",
+        "seeds",
+        metric,
+        f"{metric}_std",
+        "gap_closed",
+        "gap_closed_std",
+        "wall_time_s",
+    ]
+    if metric == "roc_auc":
+        columns[4:4] = ["balanced_accuracy", "accuracy"]
+    print(evaluation.format_table(table, columns, title=name))
+    print(f"written: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
