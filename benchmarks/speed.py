@@ -69,7 +69,7 @@ FULL_SETTINGS = {
     "jit_modes": ["on", "off"],
     "stages": [1, 2],
     "steps": 20,
-    "epochs": 2,
+    "epochs": 3,
     "eager_jax_steps": 3,
     "eager_jax_epochs": 1,
     "max_seconds_per_run": 120.0,
@@ -91,7 +91,7 @@ QUICK_SETTINGS = dict(
     latent_dim=16,
     batch_sizes=[8],
     steps=3,
-    epochs=1,
+    epochs=3,
     eager_jax_steps=2,
     eager_jax_epochs=1,
     max_seconds_per_run=30.0,
@@ -105,19 +105,24 @@ QUICK_SETTINGS = dict(
     timeout_seconds=300,
 )
 
-flags.DEFINE_enum("backend", None, list(BACKENDS), "Keras backend (default: env).")
-flags.DEFINE_string(
-    "output", None, "JSON path (default: results/speed_<backend>[_quick].json)."
-)
-flags.DEFINE_bool("overwrite", False, "Overwrite an existing --output file.")
-flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run (< 2 minutes).")
-flags.DEFINE_list("batch_sizes", None, "Batch sizes of the stage-1/2 runs.")
-flags.DEFINE_list("jit", None, "jit_compile modes to run: on, off.")
-flags.DEFINE_integer("steps", None, "Steps per timed epoch.")
-flags.DEFINE_integer("epochs", None, "Timed epochs (after one warm-up epoch).")
-flags.DEFINE_string("worker", None, "Internal: JSON spec of one measurement.")
-flags.DEFINE_string("worker_output", None, "Internal: where a worker writes.")
 FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the command-line flags (only when run as a script)."""
+    flags.DEFINE_enum("backend", None, list(BACKENDS), "Keras backend (default: env).")
+    flags.DEFINE_string(
+        "output", None, "JSON path (default: results/speed_<backend>[_quick].json)."
+    )
+    flags.DEFINE_bool("overwrite", False, "Overwrite an existing --output file.")
+    flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run (< 2 minutes).")
+    flags.DEFINE_list("batch_sizes", None, "Batch sizes of the stage-1/2 runs.")
+    flags.DEFINE_list("jit", None, "jit_compile modes of the stage runs: on, off.")
+    flags.DEFINE_list("stages", None, "Stages to time: 1, 2.")
+    flags.DEFINE_integer("steps", None, "Steps per timed epoch.")
+    flags.DEFINE_integer("epochs", None, "Timed epochs (after the warm-up epoch).")
+    flags.DEFINE_string("worker", None, "Internal: JSON spec of one measurement.")
+    flags.DEFINE_string("worker_output", None, "Internal: where a worker writes.")
 
 
 # --------------------------------------------------------------------- helpers
@@ -268,15 +273,17 @@ def block_until_ready(model, logs):
 def measure_fit(spec):
     """Times `fit()` of one configuration after a warm-up epoch.
 
-    Returns a dict with `steps_per_second`, `samples_per_second`,
-    `seconds_per_step`, `warmup_seconds` (the first epoch, with compilation),
-    `peak_rss_mb`, `baseline_rss_mb` and the resolved `jit_compile`.
+    Returns a dict with `steps_per_second`, `samples_per_second` and
+    `seconds_per_step` (from the median timed epoch; `mean_steps_per_second`
+    over all of them), `warmup_seconds` (the first epoch, with tracing and
+    compilation), `peak_rss_mb`, `baseline_rss_mb` (after the imports) and the
+    resolved `jit_compile`.
     """
-    baseline = peak_rss_mb()
     import keras
 
     import keras_dfka
 
+    baseline = peak_rss_mb()
     started = time.perf_counter()
     model = build_trainer(spec)
     build_seconds = time.perf_counter() - started
@@ -308,8 +315,9 @@ def measure_fit(spec):
     )
     model.fit(noise, epochs=1 + timed_epochs, callbacks=[timer], verbose=0)
     timed = timer.durations[1:]
-    timed_steps = steps * len(timed)
-    seconds = sum(timed)
+    # The median epoch: robust to a one-off stall (seen with TensorFlow + XLA:
+    # creating the next epoch's tf.data iterator sometimes takes seconds).
+    seconds_per_step = statistics.median(timed) / steps
     losses_finite = all(math.isfinite(v) for v in timer.final_logs)
     return {
         "kind": "fit",
@@ -318,11 +326,11 @@ def measure_fit(spec):
         "build_seconds": build_seconds,
         "warmup_seconds": timer.durations[0],
         "epoch_seconds": timed,
-        "timed_steps": timed_steps,
-        "seconds_per_step": seconds / timed_steps,
-        "steps_per_second": timed_steps / seconds,
-        "samples_per_second": timed_steps * spec["batch_size"] / seconds,
-        "per_epoch_steps_per_second": [steps / d for d in timed],
+        "timed_steps": steps * len(timed),
+        "seconds_per_step": seconds_per_step,
+        "steps_per_second": 1.0 / seconds_per_step,
+        "samples_per_second": spec["batch_size"] / seconds_per_step,
+        "mean_steps_per_second": steps * len(timed) / sum(timed),
         "trainable_parameters": parameter_count(model.trainable_variables),
         "losses_finite": losses_finite,
         "baseline_rss_mb": baseline,
@@ -671,7 +679,8 @@ def format_markdown(report):
     ceiling = report.get("ceiling") or {}
     settings = report["settings"]
     lines = [
-        f"# Speed benchmark ({report['backend']}{', quick' if report['quick'] else ''})",
+        f"# Speed benchmark ({report['backend']}"
+        f"{', quick' if report['quick'] else ''})",
         "",
         f"- Machine: {env.get('platform', 'n/a')}, {env.get('processor', 'n/a')}, "
         f"{env.get('cpu_count', 'n/a')} CPUs; load average "
@@ -777,6 +786,10 @@ def main(argv):
     overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs}
     if FLAGS.batch_sizes:
         overrides["batch_sizes"] = [int(b) for b in FLAGS.batch_sizes]
+    if FLAGS.stages:
+        if not set(FLAGS.stages) <= {"1", "2"}:
+            raise app.UsageError(f"--stages takes 1 and/or 2; got {FLAGS.stages}")
+        overrides["stages"] = [int(s) for s in FLAGS.stages]
     if FLAGS.jit:
         if not set(FLAGS.jit) <= {"on", "off"}:
             raise app.UsageError(f"--jit takes on and/or off; got {FLAGS.jit}")
@@ -801,4 +814,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

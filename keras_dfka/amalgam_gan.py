@@ -112,6 +112,11 @@ def validate_teachers(teachers):
     return teachers
 
 
+def as_list(outputs):
+    """A model's outputs as a list (a one-output model returns a tensor)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
 def default_optimizer(learning_rate):
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
 
@@ -273,7 +278,7 @@ class AmalgamGAN(Trainer, keras.Model):
         self.built = True
 
     def call(self, z, training=False):
-        return self.generator(z, training=training)[0]
+        return self.generator_outputs(z, training=training)[0]
 
     def compile(
         self,
@@ -307,7 +312,7 @@ class AmalgamGAN(Trainer, keras.Model):
 
     def generator_outputs(self, z, training=False):
         """Returns `[image, F^2, ..., F^B]` for latent batch `z`."""
-        return self.generator(z, training=training)
+        return as_list(self.generator(z, training=training))
 
     def prediction_union(self, images):
         """`O_g(image)`: every teacher's per-task probabilities, concatenated
@@ -320,7 +325,7 @@ class AmalgamGAN(Trainer, keras.Model):
     def compute_step_loss(self, z, training=False):
         """The joint loss of one batch (Eq. 11) and its named terms."""
         weights = self.loss_weights
-        outputs = self.generator(z, training=training)
+        outputs = self.generator_outputs(z, training=training)
         images = outputs[0]
         if self.augment and training:
             images = self.random_flip_and_shift(images)
@@ -418,7 +423,7 @@ class AmalgamGAN(Trainer, keras.Model):
             )
         chunks = []
         for start in range(0, len(z), batch_size):
-            outputs = self.generator(z[start : start + batch_size], training=False)
+            outputs = self.generator_outputs(z[start : start + batch_size])
             chunks.append([ops.convert_to_numpy(o) for o in outputs])
         merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
         if return_features:

@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_dfka import losses
 from keras_dfka.amalgam_gan import AmalgamGAN
+from keras_dfka.amalgam_gan import as_list
 from keras_dfka.amalgam_gan import build_multi_optimizer
 from keras_dfka.backend import Trainer
 from keras_dfka.label_selection import output_tasks
@@ -336,7 +337,7 @@ class DualGenerator(Trainer, keras.Model):
 
     def compute_step_loss(self, z, training=False):
         """The block-wise losses of one batch and their named values."""
-        outputs = self.generator(z, training=False)
+        outputs = as_list(self.generator(z, training=False))
         images = outputs[0]
         batch_size = ops.shape(images)[0]
         targets = {}

@@ -96,7 +96,9 @@ def build_group_stack_generator(level_shapes, latent_dim, name="generator"):
 
     Returns:
         A functional `keras.Model` from `z` of shape `(batch, latent_dim)` to
-        the list `[image, level_2, ..., level_B]` (ascending levels).
+        the list `[image, level_2, ..., level_B]` (ascending levels). With
+        `B = 1`, Keras returns the image tensor itself when the model is
+        called; `keras_dfka.amalgam_gan.as_list` normalizes both cases.
     """
     num_blocks = len(level_shapes) - 1
     for level, shape in enumerate(level_shapes[:num_blocks], start=1):

@@ -285,6 +285,11 @@ class Teacher(keras.layers.Layer):
         Returns:
             The list of per-task probabilities.
         """
+        if isinstance(level, bool) or not 1 <= int(level) <= self.num_blocks + 1:
+            raise ValueError(
+                f"Teacher '{self.name}': `level` must be in 1..{self.num_blocks + 1}. "
+                f"Received: level={level!r}"
+            )
         if level == 1:
             return self.image_pass(features)[0]
         outputs = self.level_models[level - 2](features, training=False)

@@ -219,11 +219,6 @@ def test_from_level_chain_on_other_features(single):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Teacher.from_level does not validate `level`: level 0 silently runs "
-    "level_models[-2] and level B + 2 raises IndexError instead of ValueError.",
-)
 @pytest.mark.parametrize("level", [0, 4])
 def test_from_level_rejects_out_of_range_level(single, level):
     _, teacher = single

@@ -59,6 +59,15 @@ class LabelSelect(keras.layers.Layer):
         self.from_logits = bool(from_logits)
         self.labels = None if labels is None else list(labels)
 
+    def build(self, input_shape):
+        width = input_shape[-1]
+        if width is not None and max(self.indices) >= width:
+            raise ValueError(
+                f"LabelSelect '{self.name}': `indices` must be < the input width "
+                f"{width}. Received: indices={self.indices}"
+            )
+        self.built = True
+
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
         if self.from_logits:

@@ -107,12 +107,6 @@ def test_labels_must_name_each_index():
         LabelSelect([0], labels=["a", "b"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LabelSelect does not check indices against the input width: TF "
-    "raises a backend InvalidArgumentError at call time and JAX silently "
-    "returns NaN for the out-of-range column.",
-)
 def test_index_beyond_input_width_raises_value_error():
     select = LabelSelect([0, 4])
     with pytest.raises(ValueError, match="indices"):
