@@ -81,6 +81,11 @@ FULL_SETTINGS = {
     "ceiling_size": 2048,
     "ceiling_repeats": 7,
     "timeout_seconds": 1800,
+    # Quick runs share a persistent JAX compilation cache between their
+    # subprocesses (it cuts the tiny-model set-up, dominated by compiling one
+    # weight initializer per shape); full runs do not, so `warmup_seconds`
+    # includes all compilation.
+    "share_jax_compilation_cache": False,
 }
 
 QUICK_SETTINGS = dict(
@@ -103,6 +108,7 @@ QUICK_SETTINGS = dict(
     ceiling_size=512,
     ceiling_repeats=5,
     timeout_seconds=300,
+    share_jax_compilation_cache=True,
 )
 
 FLAGS = flags.FLAGS
@@ -478,7 +484,7 @@ def run_worker(spec):
 
 
 # ------------------------------------------------------ parent: orchestration
-def run_in_subprocess(spec, backend, timeout=1800):
+def run_in_subprocess(spec, backend, timeout=1800, extra_env=None):
     """Runs `run_worker(spec)` in a fresh Python process with `backend`.
 
     Returns the worker's result dict, or `{"error": ...}` if it failed.
@@ -493,6 +499,7 @@ def run_in_subprocess(spec, backend, timeout=1800):
             f"--worker_output={output}",
         ]
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+        env.update(extra_env or {})
         started = time.perf_counter()
         try:
             process = subprocess.run(
@@ -526,13 +533,27 @@ def _log(message):
 
 def run_benchmark(backend, settings, log=_log):
     """Runs every measurement (each in a subprocess) and returns the report."""
+    if settings["share_jax_compilation_cache"]:
+        with tempfile.TemporaryDirectory() as cache_dir:
+            env = {
+                "JAX_COMPILATION_CACHE_DIR": cache_dir,
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            }
+            return _run_benchmark(backend, settings, log, env)
+    return _run_benchmark(backend, settings, log, {})
+
+
+def _run_benchmark(backend, settings, log, extra_env):
     cache = {}
     timeout = settings["timeout_seconds"]
+
+    def run(spec, run_backend=backend):
+        return run_in_subprocess(spec, run_backend, timeout, extra_env)
 
     def fit(spec):
         key = json.dumps(spec, sort_keys=True)
         if key not in cache:
-            result = run_in_subprocess(spec, backend, timeout)
+            result = run(spec)
             cache[key] = result
             if "error" in result:
                 log(f"  FAILED {short_spec(spec)}: {result['error']}")
@@ -557,14 +578,12 @@ def run_benchmark(backend, settings, log=_log):
     started = time.perf_counter()
 
     log(f"[speed] matmul ceiling ({backend}, n={settings['ceiling_size']})")
-    ceiling = run_in_subprocess(
+    ceiling = run(
         {
             "kind": "ceiling",
             "size": settings["ceiling_size"],
             "repeats": settings["ceiling_repeats"],
-        },
-        backend,
-        timeout,
+        }
     )
     report["ceiling"] = ceiling
     report["environment"] = ceiling.get("environment")
@@ -579,7 +598,7 @@ def run_benchmark(backend, settings, log=_log):
                 set(settings["flops_batch_sizes"]) | set(settings["batch_sizes"])
             ),
         )
-        report["flops"] = run_in_subprocess(flops_spec, "jax", timeout)
+        report["flops"] = run(flops_spec, "jax")
         if "error" in report["flops"]:
             log(f"  FAILED: {report['flops']['error']}")
     else:

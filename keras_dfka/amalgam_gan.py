@@ -267,6 +267,9 @@ class AmalgamGAN(Trainer, keras.Model):
                 row.append(layer)
             self.filters.append(row)
         self.activations = [task.activation for t in teachers for task in t.tasks]
+        self.priors = [prior for t in teachers for prior in t.task_priors()]
+        if all(prior is None for prior in self.priors):
+            self.priors = None
         self.loss_names = ["loss"] + [
             term
             for term in LOSS_TERMS
@@ -345,7 +348,7 @@ class AmalgamGAN(Trainer, keras.Model):
             "one_hot": losses.one_hot_loss(predictions, self.activations),
             "activation": losses.activation_loss(head_features),
             "information_entropy": losses.information_entropy_loss(
-                predictions, self.activations
+                predictions, self.activations, self.priors
             ),
             "discrete": losses.discrete_loss(predictions, self.activations),
         }

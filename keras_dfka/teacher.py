@@ -39,6 +39,12 @@ class Teacher(keras.layers.Layer):
             the model outputs probabilities). A `Task` may override it.
         input_range: `(low, high)`, the pixel range the model expects. The
             library's images are in `[0, 1]` and are mapped linearly to it.
+        label_priors: optional dict `{label: frequency}` that the teacher's
+            owner declares (e.g. the positive rate of each sigmoid label, or
+            the class frequencies of a softmax task, in its training data).
+            The information-entropy loss then matches these frequencies
+            instead of a uniform split (beyond the paper). A softmax task's
+            priors must be given for all or none of its classes.
         name: str, the teacher's name (default: the model's name).
 
     Example:
@@ -60,6 +66,7 @@ class Teacher(keras.layers.Layer):
         activation="sigmoid",
         from_logits=False,
         input_range=(0.0, 1.0),
+        label_priors=None,
         name=None,
         **kwargs,
     ):
@@ -127,6 +134,7 @@ class Teacher(keras.layers.Layer):
                     f"(batch, {task.num_labels})."
                 )
         self.tasks = tasks
+        self.label_priors = self._check_priors(label_priors)
 
         # Blocks.
         if isinstance(blocks, str) or not blocks:
@@ -159,6 +167,7 @@ class Teacher(keras.layers.Layer):
             "tasks": [t.get_config() for t in tasks],
             "from_logits": self.from_logits,
             "input_range": self.input_range,
+            "label_priors": self.label_priors,
         }
 
         # Frozen clone; the user's model is left untouched.
@@ -216,6 +225,51 @@ class Teacher(keras.layers.Layer):
                 ) from None
             self.level_models.append(sub)
         self.built = True
+
+    def _check_priors(self, label_priors):
+        if label_priors is None:
+            return None
+        if not isinstance(label_priors, dict):
+            raise ValueError(
+                f"Teacher '{self.name}': `label_priors` must be a dict "
+                f"{{label: frequency}}. Received: {label_priors!r}"
+            )
+        known = set(self.label_names)
+        priors = {}
+        for label, value in label_priors.items():
+            if label not in known:
+                raise ValueError(
+                    f"Teacher '{self.name}': `label_priors` names {label!r}, which "
+                    f"is not one of its labels {sorted(known)}"
+                )
+            value = float(value)
+            if not 0.0 < value < 1.0:
+                raise ValueError(
+                    f"Teacher '{self.name}': `label_priors[{label!r}]` must be in "
+                    f"(0, 1). Received: {value}"
+                )
+            priors[label] = value
+        for task in self.tasks:
+            given = [label in priors for label in task.labels]
+            if task.activation == "softmax" and any(given) and not all(given):
+                raise ValueError(
+                    f"Teacher '{self.name}': `label_priors` must cover all or none "
+                    f"of softmax task '{task.name}'s classes {task.labels}"
+                )
+        return priors
+
+    def task_priors(self):
+        """Per task: `None`, or the list of priors (0.5 where undeclared)."""
+        out = []
+        for task in self.tasks:
+            if not self.label_priors or not any(
+                label in self.label_priors for label in task.labels
+            ):
+                out.append(None)
+                continue
+            default = 0.5 if task.activation == "sigmoid" else None
+            out.append([self.label_priors.get(label, default) for label in task.labels])
+        return out
 
     @property
     def num_blocks(self):

@@ -462,3 +462,23 @@ def test_skip_connection_across_block_boundary():
     # Boundaries outside the skip are fine.
     teacher = keras_dfka.Teacher(model, ["skip", "block2"], labels=ATTRS.labels)
     assert teacher.level_shapes == [(8, 8, 3), (8, 8, 4), (4, 4, 4)]
+
+
+def test_label_priors_validation_and_task_priors():
+    tasks = [
+        keras_dfka.Task("attrs", ["a", "b"], "sigmoid"),
+        keras_dfka.Task("kind", ["x", "y", "z"], "softmax"),
+    ]
+    model = teacher_zoo.small_cnn(INPUT_SHAPE, tasks, widths=(4, 8), name="tp")
+    names = teacher_zoo.block_names(model)
+    teacher = keras_dfka.Teacher(
+        model, names, tasks=tasks, label_priors={"a": 0.1, "x": 0.2, "y": 0.3, "z": 0.5}
+    )
+    assert teacher.task_priors() == [[0.1, 0.5], [0.2, 0.3, 0.5]]
+    assert keras_dfka.Teacher(model, names, tasks=tasks).task_priors() == [None, None]
+    with pytest.raises(ValueError, match="label_priors"):
+        keras_dfka.Teacher(model, names, tasks=tasks, label_priors={"nope": 0.5})
+    with pytest.raises(ValueError, match="label_priors"):
+        keras_dfka.Teacher(model, names, tasks=tasks, label_priors={"a": 1.5})
+    with pytest.raises(ValueError, match="all or none"):
+        keras_dfka.Teacher(model, names, tasks=tasks, label_priors={"x": 0.5})

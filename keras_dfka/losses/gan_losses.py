@@ -103,7 +103,7 @@ def _entropy(p, axis=-1):
     return -ops.sum(p * ops.log(p), axis=axis)
 
 
-def information_entropy_loss(predictions, activations):
+def information_entropy_loss(predictions, activations, priors=None):
     """`L_ie` (from DAFL): minus the entropy of the batch-mean prediction.
 
     Pseudocode:
@@ -115,20 +115,42 @@ def information_entropy_loss(predictions, activations):
     ```
 
     Minimizing it makes generated batches cover all classes (and both values
-    of every binary label).
+    of every binary label) equally often. Beyond the paper, when a teacher
+    declares its label priors `r` (positive rates of sigmoid labels, class
+    frequencies of softmax tasks), the unit's term becomes the divergence
+    `KL(r || m)` (`BCE(r, m) - H(r)` for a sigmoid label), which is 0 when
+    generated batches show the declared frequencies; units without a prior
+    keep `-H(m)`.
 
     Args:
         predictions: list of `(batch, K)` probability tensors.
         activations: list of `"sigmoid"` / `"softmax"`, one per prediction.
+        priors: optional list (one entry per prediction) of `None` or a
+            length-`K` sequence of label priors in `(0, 1)`.
 
     Returns:
-        A scalar tensor (<= 0).
+        A scalar tensor.
     """
     _check_lists(predictions, activations)
+    if priors is None:
+        priors = [None] * len(predictions)
+    if len(priors) != len(predictions):
+        raise ValueError(
+            "`priors` must have one entry per prediction. Received "
+            f"{len(priors)} priors for {len(predictions)} predictions."
+        )
     terms = []
-    for p, activation in zip(predictions, activations):
+    for p, activation, prior in zip(predictions, activations, priors):
         mean = ops.mean(ops.cast(p, "float32"), axis=0)
-        if activation == "sigmoid":
+        if prior is not None:
+            r = ops.clip(ops.convert_to_tensor(prior, "float32"), EPSILON, 1 - EPSILON)
+            if activation == "sigmoid":
+                kl = binary_cross_entropy(r, mean) - binary_cross_entropy(r, r)
+                terms.append((-ops.sum(kl), p.shape[-1]))
+            else:
+                kl = ops.sum(r * (ops.log(r) - ops.log(_clip(mean))))
+                terms.append((-kl, 1))
+        elif activation == "sigmoid":
             value = ops.sum(binary_cross_entropy(mean, mean))
             terms.append((value, p.shape[-1]))
         else:

@@ -273,3 +273,35 @@ def test_total_variation_loss_matches_numpy_and_constant_is_zero():
 def test_total_variation_loss_rank_error():
     with pytest.raises(ValueError, match="batch, height, width, channels"):
         gan_losses.total_variation_loss(np.zeros((4, 4, 3), dtype="float32"))
+
+
+def test_information_entropy_with_priors_is_kl_to_declared_rates():
+    import math
+
+    from keras_dfka.losses import information_entropy_loss as ie
+
+    p = np.array([[0.2, 0.9], [0.4, 0.7]], dtype="float32")  # means 0.3, 0.8
+    q = np.array([[0.7, 0.2, 0.1], [0.5, 0.3, 0.2]], dtype="float32")
+    rates = [0.3, 0.5]
+    classes = [0.5, 0.3, 0.2]
+
+    def bce(t, m):
+        return -(t * math.log(m) + (1 - t) * math.log(1 - m))
+
+    kl_sigmoid = [bce(r, m) - bce(r, r) for r, m in zip(rates, (0.3, 0.8))]
+    mean_q = q.mean(axis=0)
+    kl_softmax = sum(c * math.log(c / m) for c, m in zip(classes, mean_q))
+    expected = (sum(kl_sigmoid) + kl_softmax) / 3
+    value = ie([p, q], ["sigmoid", "softmax"], priors=[rates, classes])
+    np.testing.assert_allclose(
+        float(keras.ops.convert_to_numpy(value)), expected, rtol=1e-5
+    )
+    assert abs(kl_sigmoid[0]) < 1e-6  # the first label matches its rate exactly
+    # No priors: the paper's -H(mean).
+    plain = ie([p], ["sigmoid"])
+    expected_plain = -(bce(0.3, 0.3) + bce(0.8, 0.8)) / 2
+    np.testing.assert_allclose(
+        float(keras.ops.convert_to_numpy(plain)), expected_plain, rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="priors"):
+        ie([p], ["sigmoid"], priors=[None, None])
