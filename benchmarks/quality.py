@@ -116,7 +116,15 @@ def run_celeba(rows, seeds, workdir):
             name, labels, splits, attributes, config, path
         )
     teachers = [
-        keras_dfka.Teacher(m, block_names(m), labels=groups[n], name=n)
+        keras_dfka.Teacher(
+            m,
+            block_names(m),
+            labels=groups[n],
+            name=n,
+            label_priors=faces.declared_priors(
+                os.path.join(workdir, "teachers", f"{n}.keras")
+            ),
+        )
         for n, m in models.items()
     ]
     x_train = splits["train"][0]

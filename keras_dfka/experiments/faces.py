@@ -81,6 +81,9 @@ class FaceConfig:
     latent_dim: int = 100
     width_multiplier: float = 0.5
     preset: str = "default"
+    # The teachers' owners declare their labels' positive rates (one number per
+    # label, computed in step 1 from their own training labels).
+    declare_priors: bool = True
     gan_steps: int | None = None  # None: 1500 for CelebA, 600 for embedded faces
     dual_steps: int | None = None  # None: as gan_steps
     student_steps: int | None = None  # None: the same as dual_steps
@@ -187,9 +190,23 @@ def train_teacher(name, labels, splits, attributes, config, path):
     )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     model.save(path)
+    rates = np.clip(y_train[:, cols].mean(axis=0), 0.01, 0.99)
     with open(meta_path, "w") as f:
-        json.dump({"labels": labels, "image_size": config.image_size}, f)
+        json.dump(
+            {
+                "labels": labels,
+                "image_size": config.image_size,
+                "positive_rates": dict(zip(labels, map(float, rates))),
+            },
+            f,
+        )
     return model, False
+
+
+def declared_priors(path):
+    """The positive rates a teacher's owner declared next to its model file."""
+    with open(path + ".json") as f:
+        return json.load(f).get("positive_rates")
 
 
 def amalgamate(teachers, config, gan_options=None, dual_options=None, callbacks=True):
@@ -347,7 +364,17 @@ def run(config):
 
     # Step 2: data-free.
     teachers = [
-        keras_dfka.Teacher(model, block_names(model), labels=groups[name], name=name)
+        keras_dfka.Teacher(
+            model,
+            block_names(model),
+            labels=groups[name],
+            name=name,
+            label_priors=declared_priors(
+                os.path.join(workdir, "teachers", f"{name}.keras")
+            )
+            if config.declare_priors
+            else None,
+        )
         for name, model in teacher_models.items()
     ]
     gan, dual, target_net, stage_timings = amalgamate(teachers, config)

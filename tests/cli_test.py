@@ -1,0 +1,315 @@
+"""Tests of the `keras-dfka` command line, in-process through `main()`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import keras_dfka
+from keras_dfka.cli import main
+from keras_dfka.cli import output_paths
+from keras_dfka.teacher_zoo import small_cnn
+
+IMAGE_SHAPE = (16, 16, 3)
+TARGET_LABELS = ["Blond_Hair", "Smiling", "adult"]
+# Labels for 6 evaluation images; every column has both classes.
+LABEL_ROWS = [
+    [1, 0, 1, 0],
+    [0, 1, 1, 0],
+    [1, 1, 0, 1],
+    [0, 0, 0, 1],
+    [1, 0, 1, 0],
+    [0, 1, 0, 1],
+]
+LABEL_NAMES = ["Blond_Hair", "Smiling", "adult", "Male"]
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    """Two tiny untrained teachers saved as .keras (one with two outputs)."""
+    directory = tmp_path_factory.mktemp("teachers")
+    keras.utils.set_random_seed(0)
+    hair = small_cnn(
+        IMAGE_SHAPE,
+        [keras_dfka.Task("hair", ["Black_Hair", "Blond_Hair"])],
+        widths=(4, 8),
+        name="hair",
+    )
+    face = small_cnn(
+        IMAGE_SHAPE,
+        [
+            keras_dfka.Task("expr", ["Smiling", "Male"]),
+            keras_dfka.Task("age", ["child", "adult"], "softmax"),
+        ],
+        widths=(4, 8),
+        name="face",
+        from_logits=True,
+    )
+    paths = {
+        "hair": str(directory / "hair.keras"),
+        "face": str(directory / "face.keras"),
+    }
+    hair.save(paths["hair"])
+    face.save(paths["face"])
+    return paths
+
+
+def teacher_args(paths, face_tasks="expr:sigmoid:Smiling,Male;age:softmax:child,adult"):
+    return [
+        "--teacher",
+        paths["hair"],
+        "--blocks",
+        "hair_block1,hair_block2",
+        "--labels",
+        "Black_Hair,Blond_Hair",
+        "--teacher",
+        paths["face"],
+        "--blocks",
+        "face_block1,face_block2",
+        "--tasks",
+        face_tasks,
+        "--from-logits",
+    ]
+
+
+def amalgamate_args(paths, output, target_labels=None):
+    return [
+        "amalgamate",
+        *teacher_args(paths),
+        "--target-labels",
+        target_labels or ",".join(TARGET_LABELS),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--latent-dim",
+        "8",
+        "--agreement-samples",
+        "16",
+        "--verbose",
+        "0",
+        "--output",
+        str(output),
+    ]
+
+
+@pytest.fixture(scope="module")
+def amalgamated(teachers, tmp_path_factory):
+    """Runs `amalgamate` once; returns the TargetNet path."""
+    output = tmp_path_factory.mktemp("out") / "target.keras"
+    assert main(amalgamate_args(teachers, output)) == 0
+    return str(output)
+
+
+def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
+    target_path, generator_path, summary_path = output_paths(amalgamated)
+    assert generator_path.endswith("target.generator.keras")
+    for path in (target_path, generator_path, summary_path):
+        assert os.path.isfile(path), path
+    with open(summary_path) as f:
+        summary = json.load(f)
+    assert summary["target_labels"] == TARGET_LABELS
+    assert [t["name"] for t in summary["teachers"]] == ["hair", "face"]
+    assert summary["teachers"][1]["blocks"] == ["face_block1", "face_block2"]
+    assert summary["teachers"][1]["from_logits"] is True
+    assert summary["steps"] == {"amalgam_gan": 2, "dual_generator": 2}
+    assert summary["backend"] == keras.backend.backend()
+    assert set(summary["final_losses"]) == {"amalgam_gan", "dual_generator"}
+    assert "loss" in summary["final_losses"]["dual_generator"]
+    assert summary["parameters"]["target_net"] > 0
+    assert 0.0 <= summary["agreement"]["label_agreement"] <= 1.0
+    target = keras.saving.load_model(target_path)
+    assert isinstance(target, keras_dfka.TargetNet)
+    assert target.target_labels == TARGET_LABELS
+
+
+def test_amalgamate_refuses_to_overwrite(amalgamated, teachers, capsys):
+    paths = output_paths(amalgamated)
+    mtimes = [os.stat(p).st_mtime_ns for p in paths]
+    capsys.readouterr()
+    assert main(amalgamate_args(teachers, amalgamated)) == 2
+    err = capsys.readouterr().err
+    assert "keras-dfka: error: argument --output" in err
+    assert "--overwrite" in err and "Traceback" not in err
+    assert [os.stat(p).st_mtime_ns for p in paths] == mtimes
+    # One existing file of the three is enough to refuse.
+    other = os.path.join(os.path.dirname(amalgamated), "other.keras")
+    with open(output_paths(other)[2], "w") as f:
+        f.write("{}")
+    assert main(amalgamate_args(teachers, other)) == 2
+    assert "other.json" in capsys.readouterr().err
+    assert not os.path.exists(other)
+
+
+def test_sample_writes_png_grid(amalgamated, tmp_path, capsys):
+    generator = output_paths(amalgamated)[1]
+    grid = tmp_path / "grid.png"
+    argv = ["sample", "--generator", generator, "--num", "10", "--columns", "5"]
+    assert main(argv + ["--output", str(grid)]) == 0
+    with Image.open(grid) as image:
+        # 5 columns and 2 rows of 16x16 images with 1-pixel padding.
+        assert image.size == (5 * 17 + 1, 2 * 17 + 1)
+    assert main(argv + ["--output", str(grid)]) == 2
+    assert "argument --output" in capsys.readouterr().err
+    assert main(argv + ["--output", str(grid), "--overwrite", "--seed", "1"]) == 0
+
+
+def write_image(path, seed):
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype="uint8")).save(path)
+
+
+def test_evaluate_on_image_folder_and_csv(amalgamated, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    lines = ["filename," + ",".join(LABEL_NAMES)]
+    for i, row in enumerate(LABEL_ROWS):
+        write_image(images / f"{i}.png", i)
+        lines.append(f"{i}.png," + ",".join(str(v) for v in row))
+    csv_path = tmp_path / "labels.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    report_path = tmp_path / "report.json"
+    argv = ["evaluate", "--model", amalgamated, "--images", str(images)]
+    argv += ["--labels-csv", str(csv_path), "--output", str(report_path)]
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "mean ROC-AUC: " in out
+    for label in TARGET_LABELS:
+        assert f"| {label} |" in out
+    with open(report_path) as f:
+        report = json.load(f)
+    assert report["target_labels"] == TARGET_LABELS
+    assert report["num_images"] == len(LABEL_ROWS)
+    assert set(report["per_label"]) == set(TARGET_LABELS)
+    assert 0.0 <= report["mean"]["roc_auc"] <= 1.0
+    # No overwrite of the report; a target label missing from the CSV.
+    assert main(argv) == 2
+    assert "argument --output" in capsys.readouterr().err
+    csv_path.write_text("filename,Blond_Hair\n0.png,1\n")
+    argv[-1] = str(tmp_path / "other.json")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "argument --labels-csv" in err and "Smiling" in err
+
+
+def test_evaluate_on_celeba_layout(amalgamated, tmp_path, capsys):
+    data = tmp_path / "celeba"
+    (data / "img_align_celeba").mkdir(parents=True)
+    names = ["Male"] + [n for n in LABEL_NAMES if n != "Male"] + ["Young"]
+    rows = []
+    partition = []
+    for i, row in enumerate(LABEL_ROWS + LABEL_ROWS[:2]):
+        filename = f"{i + 1:06d}.jpg"
+        write_image(data / "img_align_celeba" / filename, 10 + i)
+        values = dict(zip(LABEL_NAMES, row), Young=1)
+        rows.append(filename + " " + " ".join(f"{2 * values[n] - 1:2d}" for n in names))
+        partition.append(f"{filename} {2 if i < 6 else 0}")
+    (data / "list_attr_celeba.txt").write_text(
+        f"{len(rows)}\n{' '.join(names)}\n" + "\n".join(rows) + "\n"
+    )
+    (data / "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    report_path = tmp_path / "celeba.json"
+    argv = ["evaluate", "--model", amalgamated, "--celeba-dir", str(data)]
+    capsys.readouterr()
+    assert main(argv + ["--output", str(report_path)]) == 0
+    assert "mean ROC-AUC: " in capsys.readouterr().out
+    with open(report_path) as f:
+        report = json.load(f)
+    assert report["num_images"] == 6  # the test split
+    assert 0.0 <= report["mean"]["roc_auc"] <= 1.0
+    assert main(argv + ["--image-size", "32"]) == 2
+    assert "argument --image-size" in capsys.readouterr().err
+
+
+def test_inspect_prints_layers_and_target_labels(amalgamated, teachers, capsys):
+    capsys.readouterr()
+    assert main(["inspect", "--model", teachers["face"]]) == 0
+    out = capsys.readouterr().out
+    for name in ("face_block1", "face_block2", "MaxPooling2D", "(None, 8, 8, 4)"):
+        assert name in out
+    assert main(["inspect", "--model", amalgamated]) == 0
+    out = capsys.readouterr().out
+    assert "TargetNet" in out and "trunk_block_1" in out
+    assert "target labels: " + ", ".join(TARGET_LABELS) in out
+
+
+def error_of(argv, capsys):
+    capsys.readouterr()
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_usage_errors_name_the_argument(teachers, tmp_path, capsys):
+    output = str(tmp_path / "target.keras")
+    missing = dict(teachers, hair=str(tmp_path / "missing.keras"))
+    err = error_of(amalgamate_args(missing, output), capsys)
+    assert "argument --teacher" in err and "missing.keras" in err
+
+    argv = amalgamate_args(teachers, output)
+    argv[argv.index("hair_block1,hair_block2")] = "hair_block1,nope"
+    err = error_of(argv, capsys)
+    assert "argument --blocks" in err and "'nope'" in err
+
+    err = error_of(amalgamate_args(teachers, output, "Blond_Hair,Bald"), capsys)
+    assert "argument --target-labels" in err and "'Bald'" in err
+
+    argv = ["amalgamate", *teacher_args(teachers, "expr:sigmoid"), "--output", output]
+    err = error_of(argv + ["--target-labels", "Smiling"], capsys)
+    assert "argument --tasks" in err
+
+    argv = ["amalgamate", *teacher_args(teachers, "expr:sigmoid:Smiling,Male")]
+    err = error_of(argv + ["--target-labels", "Smiling", "--output", output], capsys)
+    assert "argument --tasks" in err and "2 output(s)" in err
+
+    argv = amalgamate_args(teachers, output)
+    argv[argv.index("Black_Hair,Blond_Hair")] = "Black_Hair,Blond_Hair,Red_Hair"
+    err = error_of(argv, capsys)
+    assert "argument --labels" in err and "outputs 2 values" in err
+
+    err = error_of(["amalgamate", "--blocks", "a,b", "--teacher", "x"], capsys)
+    assert "argument --blocks" in err and "--teacher" in err
+
+    argv = amalgamate_args(teachers, output)
+    argv[argv.index("--output") + 1] = str(tmp_path / "target.h5")
+    err = error_of(argv, capsys)
+    assert "argument --output" in err and ".keras" in err
+    assert not os.listdir(tmp_path)
+
+
+def test_backend_cannot_change_after_keras_import(capsys):
+    other = "jax" if keras.backend.backend() != "jax" else "tensorflow"
+    err = error_of(["--backend", other, "inspect", "--model", "x.keras"], capsys)
+    assert "argument --backend" in err and "KERAS_BACKEND" in err
+    # The current backend is accepted (and --backend may follow the command).
+    argv = ["inspect", "--backend", keras.backend.backend(), "--model", "x.keras"]
+    err = error_of(argv, capsys)
+    assert "argument --model" in err and "not found" in err
+
+
+@pytest.mark.parametrize("command", ["amalgamate", "sample", "evaluate", "inspect"])
+def test_help_of_every_command(command, capsys):
+    assert main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: keras-dfka {command}")
+
+
+def test_module_entry_point_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_dfka", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: keras-dfka")
+    for command in ("amalgamate", "sample", "evaluate", "inspect", "--backend"):
+        assert command in result.stdout
