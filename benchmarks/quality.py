@@ -123,7 +123,9 @@ def run_celeba(rows, seeds, workdir):
             name=n,
             label_priors=faces.declared_priors(
                 os.path.join(workdir, "teachers", f"{n}.keras")
-            ),
+            )
+            if config.declare_priors
+            else None,
         )
         for n, m in models.items()
     ]

@@ -38,13 +38,16 @@ PRESETS = {
     # The paper's losses plus the BatchNorm-statistics prior (DeepInversion);
     # the activation term is dropped: it grows without bound and saturates
     # the images (DESIGN.md section 7).
+    # Weights chosen on the CelebA *validation* split (600-step runs, one seed:
+    # val ROC-AUC 0.618 with batch_norm 1 / entropy 5, 0.625 with batch_norm
+    # 10, 0.660 adding the flip/shift augmentation, 0.685 with entropy 1).
     "default": {
         "one_hot": 1.0,
         "activation": 0.0,
-        "information_entropy": 5.0,
+        "information_entropy": 1.0,
         "discrete": 0.1,
         "intermediate": 1.0,
-        "batch_norm": 1.0,
+        "batch_norm": 10.0,
         "total_variation": 0.0,
     },
 }
