@@ -86,6 +86,9 @@ FULL_SETTINGS = {
     # weight initializer per shape); full runs do not, so `warmup_seconds`
     # includes all compilation.
     "share_jax_compilation_cache": False,
+    # Measurements run at once; > 1 makes them compete for the CPU (smoke
+    # tests only).
+    "jobs": 1,
 }
 
 QUICK_SETTINGS = dict(
@@ -127,6 +130,9 @@ def define_flags():
     flags.DEFINE_list("stages", None, "Stages to time: 1, 2.")
     flags.DEFINE_integer("steps", None, "Steps per timed epoch.")
     flags.DEFINE_integer("epochs", None, "Timed epochs (after the warm-up epoch).")
+    flags.DEFINE_integer(
+        "jobs", None, "Measurements run at once (> 1 only for smoke tests)."
+    )
     flags.DEFINE_string("worker", None, "Internal: JSON spec of one measurement.")
     flags.DEFINE_string("worker_output", None, "Internal: where a worker writes.")
 
@@ -344,8 +350,12 @@ def measure_fit(spec):
     }
 
 
-def jax_step_flops(model, batch_size, latent_dim):
-    """XLA's FLOP count of one jitted training step of a compiled JAX model."""
+def jax_step_flops(model, batch_size, latent_dim, optimized=True):
+    """XLA's FLOP count of one jitted training step of a compiled JAX model.
+
+    With `optimized=False` only the lowered (pre-optimization) module is
+    analysed: no XLA compilation, a few percent off the optimized count.
+    """
     import jax
     import numpy as np
 
@@ -358,13 +368,14 @@ def jax_step_flops(model, batch_size, latent_dim):
     z = np.zeros((batch_size, latent_dim), dtype="float32")
     step = jax.jit(lambda state, data: model.train_step(state, data))
     lowered = step.lower(state, z)
-    compiled = lowered.compile()
-    costs = compiled.cost_analysis()
-    if isinstance(costs, (list, tuple)):  # older JAX: one dict per device
-        costs = costs[0]
     unoptimized = lowered.cost_analysis()
-    if isinstance(unoptimized, (list, tuple)):
+    if isinstance(unoptimized, (list, tuple)):  # older JAX: one dict per device
         unoptimized = unoptimized[0]
+    if not optimized:
+        return {"unoptimized_flops": float(unoptimized["flops"])}
+    costs = lowered.compile().cost_analysis()
+    if isinstance(costs, (list, tuple)):
+        costs = costs[0]
     return {
         "flops": float(costs["flops"]),
         "unoptimized_flops": float((unoptimized or {}).get("flops", float("nan"))),
@@ -392,6 +403,30 @@ def count_flops(spec):
         "spec": spec,
         "method": "jax.jit(train_step).lower().compile().cost_analysis()['flops']",
         "flops": results,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def count_sweep_flops(spec):
+    """Pre-optimization FLOPs of one stage-1 step for each model of a sweep."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise ValueError("FLOP counting needs KERAS_BACKEND=jax.")
+    counts = []
+    for model_spec_ in spec["models"]:
+        model = build_trainer(dict(model_spec_, jit="on"))
+        counts.append(
+            jax_step_flops(
+                model, model_spec_["batch_size"], model_spec_["latent_dim"], False
+            )["unoptimized_flops"]
+        )
+        keras.backend.clear_session()
+    return {
+        "kind": "sweep_flops",
+        "spec": spec,
+        "method": "jax.jit(train_step).lower().cost_analysis()['flops']",
+        "flops": counts,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -478,6 +513,8 @@ def run_worker(spec):
         return measure_fit(spec)
     if kind == "flops":
         return count_flops(spec)
+    if kind == "sweep_flops":
+        return count_sweep_flops(spec)
     if kind == "ceiling":
         return matmul_ceiling(spec["size"], spec["repeats"])
     raise ValueError(f"Unknown worker kind {kind!r}")
@@ -543,102 +580,160 @@ def run_benchmark(backend, settings, log=_log):
     return _run_benchmark(backend, settings, log, {})
 
 
+def default_jit(backend):
+    """What `jit_compile="auto"` resolves to on a CPU-only machine."""
+    return "on" if backend == "jax" else "off"
+
+
+def sweep_specs(settings, backend):
+    """`{sweep name: [(value, fit spec), ...]}` for the scaling sweeps."""
+    jit = default_jit(backend)
+    sweeps = {}
+    for name, key, values in (
+        ("teachers", "num_teachers", settings["sweep_teachers"]),
+        ("blocks", "num_blocks", settings["sweep_blocks"]),
+        ("image_size", "image_size", settings["sweep_image_sizes"]),
+    ):
+        sweeps[name] = [
+            (value, fit_spec(settings, backend, stage=1, jit=jit, **{key: value}))
+            for value in values
+        ]
+    return sweeps
+
+
+def stage_specs(settings, backend):
+    return [
+        fit_spec(settings, backend, stage=stage, jit=jit, batch_size=batch_size)
+        for stage in settings["stages"]
+        for jit in settings["jit_modes"]
+        for batch_size in settings["batch_sizes"]
+    ]
+
+
+def _key(spec):
+    return json.dumps(spec, sort_keys=True)
+
+
+def _describe(spec, result):
+    kind = spec["kind"]
+    if "error" in result:
+        lines = [f"  FAILED {kind}: {short_spec(spec)}: {result['error']}"]
+        return "\n".join(lines + [f"    {x}" for x in result.get("stderr_tail", [])])
+    took = f"({result['subprocess_seconds']:.0f} s)"
+    if kind == "ceiling":
+        return (
+            f"  matmul n={spec['size']}: "
+            f"{result['flops_per_second'] / 1e9:.1f} GFLOP/s {took}"
+        )
+    if kind == "sweep_flops":
+        return f"  sweep FLOPs: {len(result['flops'])} models {took}"
+    if kind == "flops":
+        counts = ", ".join(
+            f"{stage} batch {batch}: {entry['flops'] / 1e9:.3f} GFLOP"
+            for stage, per_batch in result["flops"].items()
+            for batch, entry in per_batch.items()
+        )
+        return f"  FLOPs per step: {counts} {took}"
+    return (
+        f"  {short_spec(spec)}: {result['steps_per_second']:.2f} steps/s, "
+        f"peak {result['peak_rss_mb']:.0f} MiB {took}"
+    )
+
+
 def _run_benchmark(backend, settings, log, extra_env):
-    cache = {}
     timeout = settings["timeout_seconds"]
-
-    def run(spec, run_backend=backend):
-        return run_in_subprocess(spec, run_backend, timeout, extra_env)
-
-    def fit(spec):
-        key = json.dumps(spec, sort_keys=True)
-        if key not in cache:
-            result = run(spec)
-            cache[key] = result
-            if "error" in result:
-                log(f"  FAILED {short_spec(spec)}: {result['error']}")
-                for line in result.get("stderr_tail", []):
-                    log(f"    {line}")
-            else:
-                log(
-                    f"  {short_spec(spec)}: {result['steps_per_second']:.2f} steps/s, "
-                    f"peak {result['peak_rss_mb']:.0f} MiB "
-                    f"({result['subprocess_seconds']:.0f} s)"
-                )
-        return cache[key]
-
     report = {
         "benchmark": "speed",
         "backend": backend,
         "quick": settings["quick"],
         "settings": settings,
+        "default_jit": default_jit(backend),
         "load_average_start": list(os.getloadavg()),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     started = time.perf_counter()
 
-    log(f"[speed] matmul ceiling ({backend}, n={settings['ceiling_size']})")
-    ceiling = run(
-        {
-            "kind": "ceiling",
-            "size": settings["ceiling_size"],
-            "repeats": settings["ceiling_repeats"],
-        }
+    # Plan: every distinct measurement once, with the backend it runs on.
+    ceiling_spec = {
+        "kind": "ceiling",
+        "size": settings["ceiling_size"],
+        "repeats": settings["ceiling_repeats"],
+    }
+    flops_spec = dict(
+        model_spec(settings),
+        kind="flops",
+        stages=settings["stages"],
+        batch_sizes=sorted(
+            set(settings["flops_batch_sizes"]) | set(settings["batch_sizes"])
+        ),
     )
-    report["ceiling"] = ceiling
-    report["environment"] = ceiling.get("environment")
-
-    log("[speed] FLOPs per step (XLA cost analysis under JAX)")
+    stages = stage_specs(settings, backend)
+    sweeps = sweep_specs(settings, backend)
+    sweep_flops_spec = {
+        "kind": "sweep_flops",
+        "models": [spec for rows in sweeps.values() for _, spec in rows],
+    }
+    plan = {_key(ceiling_spec): (ceiling_spec, backend)}
     if jax_available():
-        flops_spec = dict(
-            model_spec(settings),
-            kind="flops",
-            stages=settings["stages"],
-            batch_sizes=sorted(
-                set(settings["flops_batch_sizes"]) | set(settings["batch_sizes"])
-            ),
-        )
-        report["flops"] = run(flops_spec, "jax")
-        if "error" in report["flops"]:
-            log(f"  FAILED: {report['flops']['error']}")
+        plan[_key(flops_spec)] = (flops_spec, "jax")
+        plan[_key(sweep_flops_spec)] = (sweep_flops_spec, "jax")
+    for spec in stages + [s for rows in sweeps.values() for _, s in rows]:
+        plan.setdefault(_key(spec), (spec, backend))
+
+    # Execute, each in its own subprocess.
+    jobs = max(1, int(settings["jobs"]))
+    log(
+        f"[speed] {len(plan)} measurements on {backend} "
+        f"({jobs} at a time; FLOPs counted under JAX)"
+    )
+
+    def execute(item):
+        spec, run_backend = item
+        result = run_in_subprocess(spec, run_backend, timeout, extra_env)
+        log(_describe(spec, result))
+        return result
+
+    items = list(plan.values())
+    if jobs == 1:
+        outputs = [execute(item) for item in items]
     else:
-        report["flops"] = {"error": "jax is not installed; no FLOP count"}
+        from concurrent.futures import ThreadPoolExecutor
 
-    log("[speed] stage 1 and stage 2 steps")
-    runs = []
-    for stage in settings["stages"]:
-        for jit in settings["jit_modes"]:
-            for batch_size in settings["batch_sizes"]:
-                spec = fit_spec(
-                    settings, backend, stage=stage, jit=jit, batch_size=batch_size
-                )
-                runs.append(fit(spec))
-    report["runs"] = [annotate_run(r, report) for r in runs]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            outputs = list(pool.map(execute, items))
+    results = dict(zip(plan, outputs))
 
-    log(f"[speed] sweeps (stage 1, batch {settings['sweep_batch_size']}, jit auto)")
-    sweeps = {}
-    for name, values in (
-        ("teachers", settings["sweep_teachers"]),
-        ("blocks", settings["sweep_blocks"]),
-        ("image_size", settings["sweep_image_sizes"]),
-    ):
-        rows = []
-        for value in values:
-            kwargs = {
-                "teachers": {"num_teachers": value},
-                "blocks": {"num_blocks": value},
-                "image_size": {"image_size": value},
-            }[name]
-            spec = fit_spec(settings, backend, stage=1, jit="auto", **kwargs)
-            rows.append(annotate_run(fit(spec), report))
-        seconds = [r.get("seconds_per_step") for r in rows]
-        sweeps[name] = {
-            "values": list(values),
+    # Assemble.
+    report["ceiling"] = results[_key(ceiling_spec)]
+    report["environment"] = report["ceiling"].get("environment")
+    report["flops"] = results.get(
+        _key(flops_spec), {"error": "jax is not installed; no FLOP count"}
+    )
+    report["runs"] = [annotate_run(results[_key(s)], report) for s in stages]
+    sweep_flops = results.get(_key(sweep_flops_spec), {})
+    flops_by_model = dict(
+        zip(map(_key, sweep_flops_spec["models"]), sweep_flops.get("flops", []))
+    )
+    report["sweep_flops_method"] = sweep_flops.get("method")
+    report["sweeps"] = {}
+    for name, rows in sweeps.items():
+        runs = []
+        for _, spec in rows:
+            run = annotate_run(results[_key(spec)], report)
+            if flops_by_model.get(_key(spec)):
+                annotate_flops(run, flops_by_model[_key(spec)], report)
+            runs.append(run)
+        values = [value for value, _ in rows]
+        seconds = [r.get("seconds_per_step") for r in runs]
+        flops = [flops_by_model.get(_key(spec)) for _, spec in rows]
+        report["sweeps"][name] = {
+            "values": values,
             "seconds_per_step": seconds,
             "slope": loglog_slope(values, seconds),
-            "runs": rows,
+            "flops_per_step": flops,
+            "flops_slope": loglog_slope(values, flops),
+            "runs": runs,
         }
-    report["sweeps"] = sweeps
     report["load_average_end"] = list(os.getloadavg())
     report["total_seconds"] = time.perf_counter() - started
     report["markdown"] = format_markdown(report)
@@ -665,6 +760,11 @@ def annotate_run(result, report):
         if same_model
         else None
     )
+    return annotate_flops(result, flops, report)
+
+
+def annotate_flops(result, flops, report):
+    """Sets `flops_per_step`, `achieved_flops_per_second`, `fraction_of_ceiling`."""
     ceiling = (report.get("ceiling") or {}).get("flops_per_second")
     result["flops_per_step"] = flops
     if flops and "steps_per_second" in result:
@@ -678,6 +778,12 @@ def annotate_run(result, report):
 
 
 def short_spec(spec):
+    if spec.get("kind") == "ceiling":
+        return f"matmul n={spec['size']}"
+    if spec.get("kind") == "flops":
+        return f"stages {spec['stages']} batches {spec['batch_sizes']}"
+    if spec.get("kind") == "sweep_flops":
+        return f"{len(spec['models'])} sweep models"
     return (
         f"stage {spec['stage']} jit={spec['jit']} batch={spec['batch_size']} "
         f"teachers={spec['num_teachers']} blocks={len(spec['widths'])} "
@@ -747,26 +853,37 @@ def format_markdown(report):
     lines += [
         "",
         f"## Scaling (stage 1, batch {settings['sweep_batch_size']}, "
-        "jit_compile='auto')",
+        f"jit_compile='auto', i.e. {report['default_jit']})",
         "",
     ]
     for name, sweep in (report.get("sweeps") or {}).items():
         lines += [
-            f"### {SWEEP_UNITS.get(name, name)}: log-log slope "
-            f"{_fmt(sweep['slope'], '{:.2f}')}",
+            f"### {SWEEP_UNITS.get(name, name)}: log-log slope of step time "
+            f"{_fmt(sweep['slope'], '{:.2f}')} (of FLOPs "
+            f"{_fmt(sweep.get('flops_slope'), '{:.2f}')})",
             "",
-            f"| {name} | ms/step | steps/s | peak RSS MiB |",
-            "|---|---|---|---|",
+            f"| {name} | ms/step | steps/s | GFLOP/step | GFLOP/s | of ceiling | "
+            "peak RSS MiB |",
+            "|---|---|---|---|---|---|---|",
         ]
         for value, run in zip(sweep["values"], sweep["runs"]):
             if "error" in run:
-                lines.append(f"| {value} | failed: {run['error']} | | |")
+                lines.append(f"| {value} | failed: {run['error']} ||||| |")
                 continue
             lines.append(
                 f"| {value} | {1000 * run['seconds_per_step']:.1f} | "
-                f"{run['steps_per_second']:.2f} | {run['peak_rss_mb']:.0f} |"
+                f"{run['steps_per_second']:.2f} | "
+                f"{_fmt(_giga(run['flops_per_step']), '{:.3f}')} | "
+                f"{_fmt(_giga(run['achieved_flops_per_second']), '{:.2f}')} | "
+                f"{_fmt(run['fraction_of_ceiling'], '{:.1%}')} | "
+                f"{run['peak_rss_mb']:.0f} |"
             )
         lines.append("")
+    if report.get("sweep_flops_method"):
+        lines.append(
+            "Sweep FLOPs are pre-optimization counts "
+            f"(`{report['sweep_flops_method']}`)."
+        )
     return "\n".join(lines)
 
 
@@ -802,7 +919,7 @@ def main(argv):
         with open(FLAGS.worker_output, "w") as f:
             json.dump(result, f)
         return
-    overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs}
+    overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs, "jobs": FLAGS.jobs}
     if FLAGS.batch_sizes:
         overrides["batch_sizes"] = [int(b) for b in FLAGS.batch_sizes]
     if FLAGS.stages:
@@ -813,7 +930,7 @@ def main(argv):
         if not set(FLAGS.jit) <= {"on", "off"}:
             raise app.UsageError(f"--jit takes on and/or off; got {FLAGS.jit}")
         overrides["jit_modes"] = list(FLAGS.jit)
-    for key in ("steps", "epochs"):
+    for key in ("steps", "epochs", "jobs"):
         if overrides[key] is not None and overrides[key] <= 0:
             raise app.UsageError(f"--{key} must be positive; got {overrides[key]}")
     settings = settings_for(FLAGS.quick, **overrides)

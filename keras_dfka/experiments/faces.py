@@ -294,7 +294,7 @@ def label_model(target_net):
         for task, index in target_net.label_spec["columns"]
     ]
     merged = keras.layers.Concatenate(name="labels")(columns)
-    return keras.Model(copy.inputs, merged, name="reference_student")
+    return keras.Model(copy.inputs[0], merged, name="reference_student")
 
 
 def train_reference_student(
