@@ -1,8 +1,13 @@
 """Training speed, scaling and FLOP throughput of AmalgamGAN and DualGenerator.
 
-    python benchmarks/speed.py --backend=tensorflow   # -> results/speed_tensorflow.json
-    python benchmarks/speed.py --backend=jax          # -> results/speed_jax.json
-    python benchmarks/speed.py --backend=jax --quick  # tiny settings, < 2 minutes
+    python benchmarks/speed.py --backend=tensorflow  # results/speed_tensorflow.json
+    python benchmarks/speed.py --backend=jax         # results/speed_jax.json
+    python benchmarks/speed.py --backend=jax --quick # results/speed_jax_quick.json
+
+`--quick` is a smoke run with tiny models (16x16 images, 2 measurements at a
+time); its timings only show that everything runs. An existing output file is
+kept unless `--overwrite`. Other flags: `--batch_sizes=32,64`, `--jit=on`,
+`--stages=1`, `--steps`, `--epochs`, `--jobs`, `--output`.
 
 What is measured (every measurement runs in a fresh subprocess of this script,
 so the peak memory is that of one configuration only):
@@ -15,20 +20,28 @@ so the peak memory is that of one configuration only):
    includes tracing and compilation) and then timed epochs; each timed epoch
    is measured from `on_epoch_begin` to `on_epoch_end`, where the callback
    first waits for the logs and the model variables to be computed (JAX
-   dispatches asynchronously; its state is synced only at epoch end). Peak
-   memory is `ru_maxrss` of the subprocess (it includes the framework
+   dispatches asynchronously; its state is synced only at epoch end). The
+   step time is the median timed epoch over its steps (it includes the
+   per-epoch cost of `fit()`, about 15 ms with TensorFlow's tf.data
+   iterator); no per-batch callback is used, since one makes Keras convert
+   the logs after every step and so serializes JAX's dispatch. Under JAX
+   with `jit_compile=False` every op runs eagerly: fewer, shorter epochs.
+   Peak memory is `ru_maxrss` of the subprocess (it includes the framework
    itself: `baseline_rss_mb` is the value after the imports).
 2. Cost as the work grows: the stage-1 step time at one batch size with the
    default `jit_compile="auto"` (XLA under JAX; plain graphs for TensorFlow
    on CPU) against the number of teachers, of blocks and the image size,
-   with the least-squares slope of log(step time) against log(quantity).
+   with the least-squares slope of log(step time) against log(quantity), and
+   the same slope of the step's FLOPs (pre-optimization XLA count) to
+   compare with.
 3. Achieved FLOP throughput: the FLOPs of one stage-1 (and stage-2) training
    step, forward, backward and optimizer update, from XLA's cost analysis of
    the jitted JAX step (`jax.jit(train_step).lower(state, z).compile()
    .cost_analysis()["flops"]`, in a JAX subprocess for either backend: the
    computation is the same), divided by the measured step time and by the
-   ceiling, the FLOP/s this backend reaches on a large jitted float32 matrix
-   multiply (`2 n^3` FLOPs, median of several runs).
+   ceiling, the FLOP/s this backend reaches on a large float32 matrix
+   multiply (`2 n^3` FLOPs, median of several runs; the faster of the jitted
+   and the plain op, both recorded).
 
 Everything is printed as Markdown and saved, with the environment
 (`keras_dfka.evaluation.environment_info()`) and the load average, to the JSON
@@ -98,10 +111,10 @@ QUICK_SETTINGS = dict(
     sweep_widths=[4, 8, 8, 8],
     latent_dim=16,
     batch_sizes=[8],
-    steps=3,
+    steps=5,
     epochs=3,
-    eager_jax_steps=2,
-    eager_jax_epochs=1,
+    eager_jax_steps=1,
+    eager_jax_epochs=2,
     max_seconds_per_run=30.0,
     sweep_batch_size=8,
     sweep_teachers=[1, 2],
@@ -112,6 +125,7 @@ QUICK_SETTINGS = dict(
     ceiling_repeats=5,
     timeout_seconds=300,
     share_jax_compilation_cache=True,
+    jobs=2,
 )
 
 FLAGS = flags.FLAGS

@@ -3,6 +3,7 @@
 Implements the Group-Stack Dual-GAN (Ye et al., CVPR 2020).
 """
 
+from keras_dfka import callbacks
 from keras_dfka import datasets
 from keras_dfka import layers
 from keras_dfka import losses
@@ -18,6 +19,7 @@ __all__ = [
     "AmalgamGAN",
     "DualGenerator",
     "TargetNet",
+    "callbacks",
     "Task",
     "Teacher",
     "datasets",
