@@ -81,7 +81,7 @@ FULL_SETTINGS = {
     "batch_sizes": [32, 64, 128],
     "jit_modes": ["on", "off"],
     "stages": [1, 2],
-    "steps": 20,
+    "steps": 10,
     "epochs": 3,
     "eager_jax_steps": 3,
     "eager_jax_epochs": 1,
@@ -683,10 +683,8 @@ def _run_benchmark(backend, settings, log, extra_env):
     )
     stages = stage_specs(settings, backend)
     sweeps = sweep_specs(settings, backend)
-    sweep_flops_spec = {
-        "kind": "sweep_flops",
-        "models": [spec for rows in sweeps.values() for _, spec in rows],
-    }
+    sweep_models = {_key(spec): spec for rows in sweeps.values() for _, spec in rows}
+    sweep_flops_spec = {"kind": "sweep_flops", "models": list(sweep_models.values())}
     plan = {_key(ceiling_spec): (ceiling_spec, backend)}
     if jax_available():
         plan[_key(flops_spec)] = (flops_spec, "jax")
@@ -822,8 +820,9 @@ def format_markdown(report):
         f"{', quick' if report['quick'] else ''})",
         "",
         f"- Machine: {env.get('platform', 'n/a')}, {env.get('processor', 'n/a')}, "
-        f"{env.get('cpu_count', 'n/a')} CPUs; load average "
-        f"{', '.join(f'{x:.2f}' for x in report['load_average_start'])} at start",
+        f"{env.get('cpu_count', 'n/a')} CPUs; load average (1, 5, 15 min) "
+        f"{_loads(report.get('load_average_start'))} at start, "
+        f"{_loads(report.get('load_average_end'))} at end",
         f"- Keras {env.get('keras_version', 'n/a')}, backend "
         f"{env.get('backend', report['backend'])} {env.get('backend_version', '')}, "
         f"Python {env.get('python_version', 'n/a')}",
@@ -837,6 +836,13 @@ def format_markdown(report):
         f"{_fmt(_giga(ceiling.get('flops_per_second')), '{:.1f}')} GFLOP/s "
         f"(jitted {_fmt(_giga(ceiling.get('jit_flops_per_second')), '{:.1f}')}, "
         f"plain {_fmt(_giga(ceiling.get('eager_flops_per_second')), '{:.1f}')})",
+    ]
+    if settings["jobs"] > 1:
+        lines.append(
+            f"- {settings['jobs']} measurements ran at once and competed for the "
+            "CPU: a smoke run, not a measurement."
+        )
+    lines += [
         "",
         "## Training step",
         "",
@@ -899,6 +905,10 @@ def format_markdown(report):
             f"(`{report['sweep_flops_method']}`)."
         )
     return "\n".join(lines)
+
+
+def _loads(values):
+    return ", ".join(f"{x:.2f}" for x in values) if values else "n/a"
 
 
 def _giga(value):
