@@ -281,6 +281,11 @@ class AmalgamGAN(Trainer, keras.Model):
         ]
         if self.num_blocks < 2:
             self.loss_names = [n for n in self.loss_names if n != "intermediate"]
+        if "intermediate" not in self.loss_names:
+            # The filters only serve the intermediate term: freeze them.
+            for row in self.filters:
+                for layer in row:
+                    layer.trainable = False
         self.built = True
 
     def call(self, z, training=False):

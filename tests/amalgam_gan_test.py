@@ -114,3 +114,17 @@ def test_generator_saves_and_loads(tiny_teachers, tmp_path):
         keras.ops.convert_to_numpy(gan.generator(z)[0]),
         atol=1e-6,
     )
+
+
+def test_without_intermediate_term_filters_are_frozen_and_fit_runs(tiny_teachers):
+    gan = keras_dfka.AmalgamGAN(
+        list(tiny_teachers),
+        latent_dim=4,
+        preset="paper",
+        loss_weights={"intermediate": 0.0, "discrete": 0.0},
+    )
+    gan.compile()
+    assert "intermediate" not in gan.loss_names
+    assert all(not f.trainable for row in gan.filters for f in row)
+    history = gan.fit(keras_dfka.datasets.LatentNoise(4, 8, steps=2), verbose=0)
+    assert np.isfinite(history.history["loss"][0])

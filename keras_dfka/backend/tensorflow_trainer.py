@@ -14,6 +14,11 @@ class TensorFlowTrainer(BaseTrainer):
             loss, logs = self.compute_step_loss(z, training=True)
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, variables)
+        # A variable the loss does not reach gets a zero gradient, as under
+        # JAX (e.g. the filters when the intermediate term's weight is 0).
+        gradients = [
+            tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)
+        ]
         self.optimizer.apply(gradients, variables)
         return self._update_trackers(logs)
 

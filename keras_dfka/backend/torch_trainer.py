@@ -13,7 +13,11 @@ class TorchTrainer(BaseTrainer):
         loss, logs = self.compute_step_loss(z, training=True)
         self.optimizer.scale_loss(loss).backward()
         variables = self.trainable_variables
-        gradients = [v.value.grad for v in variables]
+        # A variable the loss does not reach gets a zero gradient, as under JAX.
+        gradients = [
+            torch.zeros_like(v.value) if v.value.grad is None else v.value.grad
+            for v in variables
+        ]
         with torch.no_grad():
             self.optimizer.apply(gradients, variables)
         return self._update_trackers(logs)
