@@ -211,7 +211,6 @@ class DualGenerator(Trainer, keras.Model):
                 f"numbers. Received: {teacher_weights}"
             )
         self.teacher_weights = teacher_weights
-        self._custom_blocks = blocks is not None
 
         # Teachers with at least one target label, and what their loss uses.
         self.active_teachers = sorted({g["teacher"] for g in self.output_tasks})
