@@ -120,6 +120,19 @@ def as_list(outputs):
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
+def reject_compile_arguments(class_name, losses_source, kwargs):
+    """Raises if `compile()` got `loss`, `metrics` or `optimizer`.
+
+    The trainers set their own losses and wrap their optimizers themselves.
+    """
+    for key in ("loss", "metrics", "optimizer"):
+        if kwargs.get(key) is not None:
+            raise ValueError(
+                f"`{key}` is not an argument of {class_name}.compile(); its "
+                f"losses are {losses_source}. Received {key}={kwargs[key]!r}"
+            )
+
+
 def default_optimizer(learning_rate):
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
 
@@ -308,13 +321,9 @@ class AmalgamGAN(Trainer, keras.Model):
             **kwargs: other `keras.Model.compile` arguments (`steps_per_execution`,
                 `run_eagerly`, ...). `loss` and `metrics` are not used.
         """
-        for key in ("loss", "metrics", "optimizer"):
-            if kwargs.get(key) is not None:
-                raise ValueError(
-                    f"`{key}` is not an argument of AmalgamGAN.compile(); its "
-                    "losses are set by `preset` and `loss_weights`. Received "
-                    f"{key}={kwargs[key]!r}"
-                )
+        reject_compile_arguments(
+            "AmalgamGAN", "set by `preset` and `loss_weights`", kwargs
+        )
         optimizer = build_multi_optimizer(generator_optimizer, filter_optimizer, 1e-3)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self._create_loss_trackers()

@@ -9,6 +9,7 @@ from keras_dfka import losses
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.amalgam_gan import as_list
 from keras_dfka.amalgam_gan import build_multi_optimizer
+from keras_dfka.amalgam_gan import reject_compile_arguments
 from keras_dfka.backend import Trainer
 from keras_dfka.label_selection import output_tasks
 from keras_dfka.label_selection import resolve_target_labels
@@ -421,12 +422,7 @@ class DualGenerator(Trainer, keras.Model):
             jit_compile: passed to `keras.Model.compile`.
             **kwargs: other `keras.Model.compile` arguments.
         """
-        for key in ("loss", "metrics", "optimizer"):
-            if kwargs.get(key) is not None:
-                raise ValueError(
-                    f"`{key}` is not an argument of DualGenerator.compile(); its "
-                    f"losses are the block-wise losses. Received {key}={kwargs[key]!r}"
-                )
+        reject_compile_arguments("DualGenerator", "the block-wise losses", kwargs)
         self._compile_args = dict(
             student_optimizer=student_optimizer,
             filter_optimizer=filter_optimizer,
