@@ -210,7 +210,14 @@ def declared_priors(path):
         return json.load(f).get("positive_rates")
 
 
-def amalgamate(teachers, config, gan_options=None, dual_options=None, callbacks=True):
+def amalgamate(
+    teachers,
+    config,
+    gan_options=None,
+    dual_options=None,
+    callbacks=True,
+    alternate_steps=None,
+):
     """Step 2, data-free: AmalgamGAN, DualGenerator and TargetNet.from_dual.
 
     Args:
@@ -220,6 +227,11 @@ def amalgamate(teachers, config, gan_options=None, dual_options=None, callbacks=
         dual_options: extra `DualGenerator` arguments (ablations).
         callbacks: bool, whether to write TensorBoard logs and an image grid
             to `config.workdir`.
+        alternate_steps: optional int. If given, the two stages alternate in
+            chunks of this many steps (the DAFL-style schedule: the student
+            learns from the generator as it trains, its copy of the generator
+            refreshed before each chunk) instead of running one after the
+            other. Same total budget: `gan_steps` and `dual_steps`.
 
     Returns:
         `(gan, dual, target_net, timings)`.
@@ -235,6 +247,10 @@ def amalgamate(teachers, config, gan_options=None, dual_options=None, callbacks=
         **gan_options,
     )
     gan.compile()
+    if alternate_steps is not None:
+        return _amalgamate_alternately(
+            gan, config, dual_options, int(alternate_steps), timings
+        )
     noise = keras_dfka.datasets.LatentNoise(
         config.latent_dim, config.batch_size, steps=config.gan_steps, seed=config.seed
     )
@@ -274,6 +290,38 @@ def amalgamate(teachers, config, gan_options=None, dual_options=None, callbacks=
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
 
 
+def _amalgamate_alternately(gan, config, dual_options, chunk, timings):
+    """`amalgamate` with the two stages alternating every `chunk` steps."""
+    if chunk <= 0:
+        raise ValueError(f"`alternate_steps` must be positive. Received: {chunk}")
+    dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
+    dual.compile()
+    timings["amalgam_gan_s"] = timings["dual_generator_s"] = 0.0
+    gan_left, dual_left = int(config.gan_steps), int(config.dual_steps)
+    rounds = max(1, -(-max(gan_left, dual_left) // chunk))
+    for r in range(rounds):
+        for model, left, key, offset in (
+            (gan, gan_left, "amalgam_gan_s", 0),
+            (dual, dual_left, "dual_generator_s", 1),
+        ):
+            # Spread each stage's steps evenly over the rounds.
+            steps = left * (r + 1) // rounds - left * r // rounds
+            if not steps:
+                continue
+            if model is dual:
+                dual.generator.set_weights(gan.generator.get_weights())
+            noise = keras_dfka.datasets.LatentNoise(
+                config.latent_dim,
+                config.batch_size,
+                steps=steps,
+                seed=config.seed + offset + 2 * r,
+            )
+            t0 = time.time()
+            model.fit(noise, epochs=1, verbose=0)
+            timings[key] += time.time() - t0
+    return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
+
+
 def teacher_soft_labels(teachers, target_labels, images, batch_size=256):
     """The teachers' probabilities of the target labels on `images`."""
     resolved = keras_dfka.label_selection.resolve_target_labels(teachers, target_labels)
@@ -282,10 +330,26 @@ def teacher_soft_labels(teachers, target_labels, images, batch_size=256):
     )
 
 
+def _set_trainable(layer):
+    layer.trainable = True
+    for sublayer in getattr(layer, "layers", []):
+        _set_trainable(sublayer)
+
+
 def label_model(target_net):
-    """A fresh (re-initialized) copy of the TargetNet architecture that
-    outputs one `(batch, len(target_labels))` tensor."""
+    """A copy of the TargetNet architecture for the reference students, with
+    one `(batch, len(target_labels))` output.
+
+    The trunk and the filters are re-initialized; every branch head starts
+    from the teacher's head weights (the information the data-free TargetNet
+    also starts from). Every layer is trainable: the copy of the TargetNet's
+    frozen heads would otherwise keep their fresh random weights.
+    """
     copy = keras.models.clone_model(target_net)
+    for layer in copy.layers:
+        _set_trainable(layer)
+        if layer.name.startswith("branch_") and layer.name.endswith("_head"):
+            layer.set_weights(target_net.get_layer(layer.name).get_weights())
     outputs = copy.outputs
     names = copy.output_names
     by_name = dict(zip(names, outputs))

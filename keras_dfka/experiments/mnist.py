@@ -84,6 +84,7 @@ def run(
     dual_options=None,
     splits=None,
     references=True,
+    alternate_steps=None,
 ):
     """Runs the experiment; returns a dict of accuracies and timings.
 
@@ -94,6 +95,8 @@ def run(
             arguments (ablations).
         splits: the output of `load_mnist_splits` to reuse.
         references: bool, whether to train the data and noise students.
+        alternate_steps: optional int, passed to `faces.amalgamate` (the
+            two stages alternate in chunks of this many steps).
     """
     t_start = time.time()
     os.makedirs(config.workdir, exist_ok=True)
@@ -110,7 +113,12 @@ def run(
     )
     keras.utils.set_random_seed(config.seed)
     _, _, target_net, timings = faces.amalgamate(
-        [teacher], config, gan_options, dual_options, callbacks=False
+        [teacher],
+        config,
+        gan_options,
+        dual_options,
+        callbacks=False,
+        alternate_steps=alternate_steps,
     )
     x_train, _ = splits["train"]
     x_test, y_test = splits["test"]
