@@ -21,10 +21,8 @@ It prints a Markdown table and, with `--output`, writes it as JSON with the
 environment. `--quick` is a smoke run with tiny shapes.
 """
 
-import json
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -119,22 +117,13 @@ def compiled_call(fn, *args):
     return lambda: jax.block_until_ready(compiled(*args))
 
 
-def median_ms(run, repeats):
-    import numpy as np
-
-    run()  # warm-up: tracing and compilation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times))
-
-
 def measure(batch_size, repeats, quick):
     import keras
     import numpy as np
     import speed
+
+    def median_ms(run, repeats):
+        return 1000.0 * speed.median_seconds(run, repeats)
 
     settings = speed.settings_for(quick=quick)
     spec = speed.model_spec(settings, stage=1, jit="on", batch_size=batch_size)
@@ -212,6 +201,7 @@ def main(argv):
             f"{FLAGS.batch_size}, {FLAGS.repeats}"
         )
     import keras
+    import speed
 
     from keras_dfka.evaluation import environment_info
 
@@ -238,9 +228,7 @@ def main(argv):
             "rows": rows,
             "subpixel_variant_check": check,
         }
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-        with open(FLAGS.output, "w") as f:
-            json.dump(report, f, indent=2)
+        speed.write_report(report, FLAGS.output, overwrite=FLAGS.overwrite)
         print(f"written: {FLAGS.output}")
     return 0
 

@@ -445,7 +445,8 @@ def count_sweep_flops(spec):
     }
 
 
-def _median_seconds(fn, repeats):
+def median_seconds(fn, repeats):
+    """Median wall time of `repeats` calls of `fn`, after one warm-up call."""
     fn()  # warm-up (compilation)
     times = []
     for _ in range(repeats):
@@ -503,8 +504,8 @@ def matmul_ceiling(size=2048, repeats=7):
     else:
         raise ValueError(f"Unsupported backend {backend!r}")
     flops = 2.0 * size**3
-    jit_seconds = _median_seconds(run_jit, repeats)
-    eager_seconds = _median_seconds(run_eager, repeats)
+    jit_seconds = median_seconds(run_jit, repeats)
+    eager_seconds = median_seconds(run_eager, repeats)
     return {
         "kind": "ceiling",
         "size": size,
