@@ -291,34 +291,40 @@ def amalgamate(
 
 
 def _amalgamate_alternately(gan, config, dual_options, chunk, timings):
-    """`amalgamate` with the two stages alternating every `chunk` steps."""
+    """`amalgamate` with the two stages alternating every `chunk` steps.
+
+    The dual generator is built before the GAN trains, so its filters start
+    from the GAN's initial filters (the sequential schedule copies trained
+    ones); its frozen generator copy is refreshed before each of its chunks.
+    """
     if chunk <= 0:
         raise ValueError(f"`alternate_steps` must be positive. Received: {chunk}")
     dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
     dual.compile()
+    gan_total, dual_total = int(config.gan_steps), int(config.dual_steps)
+    rounds = max(1, -(-max(gan_total, dual_total) // chunk))
+
+    def share(total, r):
+        """Round `r`'s steps when `total` is spread evenly over the rounds."""
+        return total * (r + 1) // rounds - total * r // rounds
+
+    def fit(model, steps, seed):
+        noise = keras_dfka.datasets.LatentNoise(
+            config.latent_dim, config.batch_size, steps=steps, seed=seed
+        )
+        t0 = time.time()
+        model.fit(noise, epochs=1, verbose=0)
+        return time.time() - t0
+
     timings["amalgam_gan_s"] = timings["dual_generator_s"] = 0.0
-    gan_left, dual_left = int(config.gan_steps), int(config.dual_steps)
-    rounds = max(1, -(-max(gan_left, dual_left) // chunk))
     for r in range(rounds):
-        for model, left, key, offset in (
-            (gan, gan_left, "amalgam_gan_s", 0),
-            (dual, dual_left, "dual_generator_s", 1),
-        ):
-            # Spread each stage's steps evenly over the rounds.
-            steps = left * (r + 1) // rounds - left * r // rounds
-            if not steps:
-                continue
-            if model is dual:
-                dual.generator.set_weights(gan.generator.get_weights())
-            noise = keras_dfka.datasets.LatentNoise(
-                config.latent_dim,
-                config.batch_size,
-                steps=steps,
-                seed=config.seed + offset + 2 * r,
-            )
-            t0 = time.time()
-            model.fit(noise, epochs=1, verbose=0)
-            timings[key] += time.time() - t0
+        steps = share(gan_total, r)
+        if steps:
+            timings["amalgam_gan_s"] += fit(gan, steps, config.seed + 2 * r)
+        steps = share(dual_total, r)
+        if steps:
+            dual.generator.set_weights(gan.generator.get_weights())
+            timings["dual_generator_s"] += fit(dual, steps, config.seed + 1 + 2 * r)
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
 
 
