@@ -17,7 +17,7 @@ from keras_dfka.layers.feature_filter import FeatureFilter
 
 
 def build_student_block(
-    input_shape, output_shape, convs_per_block=1, width_multiplier=1.0, name="block"
+    input_shape, output_shape, convs_per_block=2, width_multiplier=1.0, name="block"
 ):
     """A default dual-generator block `T^b`: shared level `b` -> level `b+1`.
 
@@ -121,7 +121,13 @@ class DualGenerator(Trainer, keras.Model):
         target_labels: list of label names (`"Smiling"`, or `"task/label"`
             when several tasks share a name), in the order the TargetNet
             should return them.
-        convs_per_block: int >= 1, convolutions per default block.
+        convs_per_block: int >= 1, convolutions per default block. The
+            default 2 (a stride-1 and a strided `Conv3x3`) sees at least
+            the receptive field of a teacher block `Conv + MaxPool`; one
+            strided convolution alone learned much less from generated
+            images (validation splits, 600 + 600 steps: MNIST top-1 0.773 ->
+            0.855, one seed; CelebA 32x32 ROC-AUC 0.702 -> 0.732, mean of
+            two seeds).
         width_multiplier: float > 0, the width of a default block's extra
             convolutions relative to the shared width of its output (used
             when `convs_per_block > 1`). The widths at block boundaries are
@@ -154,7 +160,7 @@ class DualGenerator(Trainer, keras.Model):
         self,
         amalgam_gan,
         target_labels,
-        convs_per_block=1,
+        convs_per_block=2,
         width_multiplier=1.0,
         blocks=None,
         stream_weights=(1.0, 1.0),
@@ -169,6 +175,15 @@ class DualGenerator(Trainer, keras.Model):
             raise ValueError(
                 "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
                 f"{type(amalgam_gan).__name__}"
+            )
+        if (
+            isinstance(convs_per_block, bool)
+            or not isinstance(convs_per_block, (int, np.integer))
+            or convs_per_block < 1
+        ):
+            raise ValueError(
+                "`convs_per_block` must be an integer >= 1. Received: "
+                f"convs_per_block={convs_per_block!r}"
             )
         if width_multiplier <= 0:
             raise ValueError(

@@ -98,6 +98,30 @@ def test_bad_arguments(tiny_teachers):
         keras_dfka.DualGenerator(gan, ["red"], temperature=0)
     with pytest.raises(ValueError, match="blocks"):
         keras_dfka.DualGenerator(gan, ["red"], blocks=[keras.layers.Identity()])
+    for bad in (0, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="convs_per_block"):
+            keras_dfka.DualGenerator(gan, ["red"], convs_per_block=bad)
+
+
+def _conv_layers(block):
+    return [layer for layer in block.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def test_default_blocks_have_a_stride_one_and_a_strided_convolution(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    dual = keras_dfka.DualGenerator(gan, ["red"])
+    assert dual.convs_per_block == 2
+    first = _conv_layers(dual.student_blocks[0])
+    assert [c.strides for c in first] == [(1, 1), (2, 2)]
+    single = keras_dfka.DualGenerator(gan, ["red"], convs_per_block=1)
+    assert [c.strides for c in _conv_layers(single.student_blocks[0])] == [(2, 2)]
+    wide = keras_dfka.DualGenerator(
+        gan, ["red"], convs_per_block=3, width_multiplier=2.0
+    )
+    convs = _conv_layers(wide.student_blocks[0])
+    out_width = gan.level_shapes[1][-1]
+    assert [c.filters for c in convs] == [2 * out_width, 2 * out_width, out_width]
+    assert single.count_params() < dual.count_params() < wide.count_params()
 
 
 def test_one_stream_and_end_to_end_options(tiny_teachers):
