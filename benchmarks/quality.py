@@ -6,10 +6,11 @@ baselines, on CelebA faces and on MNIST, over several seeds.
 
 Every row uses the same student architecture (the TargetNet's) and the same
 training budget (`--steps` generator steps and `--steps` student steps of
-batch 64). The teachers are trained once (seed 0, on the training split only)
-and shared by all rows; the data-free rows never see an image. Scores are on
-the held-out split (CelebA test partition; MNIST digits after the teacher's
-part) and nothing is selected on it. Results go to benchmarks/results/ as
+batch 64, or `--dual_steps` student steps). The teachers are trained once
+(seed 0, on the training split only) and shared by all rows; the data-free
+rows never see an image. Scores are on the held-out split (CelebA test
+partition; MNIST digits after the teacher's part) and nothing is selected on
+it. Results go to benchmarks/results/ as
 JSON, with a Markdown table printed for benchmarks/README.md.
 """
 
@@ -24,6 +25,9 @@ from absl import flags
 flags.DEFINE_enum("dataset", "celeba", ["celeba", "mnist"], "Benchmark setting.")
 flags.DEFINE_integer("seeds", 3, "Number of seeds (0..N-1).")
 flags.DEFINE_integer("steps", 600, "Steps of each data-free stage.")
+flags.DEFINE_integer(
+    "dual_steps", None, "Student (DualGenerator) steps, if not --steps."
+)
 flags.DEFINE_integer("image_size", 32, "Face image side (CelebA only).")
 flags.DEFINE_integer("teacher_epochs", 10, "Epochs of teacher training.")
 flags.DEFINE_list("rows", None, "Subset of rows to run (default: all).")
@@ -77,6 +81,11 @@ ALTERNATE = {"dafl": DAFL_CHUNK}
 REFERENCE_ROWS = ("teachers", "data_student", "noise_student")
 
 
+def dual_steps():
+    """The student stages' steps: `--dual_steps`, else `--steps`."""
+    return FLAGS.steps if FLAGS.dual_steps is None else FLAGS.dual_steps
+
+
 def data_root():
     if FLAGS.data_root:
         return FLAGS.data_root
@@ -98,7 +107,7 @@ def run_celeba(rows, seeds, workdir):
         data_dir=os.path.join(data_root(), "celeba"),
         image_size=FLAGS.image_size,
         gan_steps=FLAGS.steps,
-        dual_steps=FLAGS.steps,
+        dual_steps=dual_steps(),
         teacher_epochs=FLAGS.teacher_epochs,
         workdir=workdir,
         verbose=0,
@@ -202,7 +211,7 @@ def run_mnist(rows, seeds, workdir):
     config = mnist.MNISTConfig(
         data_dir=os.path.join(data_root(), "mnist"),
         gan_steps=FLAGS.steps,
-        dual_steps=FLAGS.steps,
+        dual_steps=dual_steps(),
         workdir=workdir,
         verbose=0,
     )
@@ -280,6 +289,10 @@ def main(argv):
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise app.UsageError(f"--rows has unknown names {unknown}; known: {list(ROWS)}")
+    for flag in ("steps", "dual_steps"):
+        value = getattr(FLAGS, flag)
+        if value is not None and value < 1:
+            raise app.UsageError(f"--{flag} must be >= 1. Received: {value}")
     import keras
 
     from keras_dfka import evaluation
@@ -302,6 +315,7 @@ def main(argv):
         "dataset": FLAGS.dataset,
         "metric_for_gap": metric,
         "steps": FLAGS.steps,
+        "dual_steps": dual_steps(),
         "image_size": FLAGS.image_size if FLAGS.dataset == "celeba" else 28,
         "seeds": seeds,
         "rows": {r: ROWS[r][2] for r in rows},

@@ -25,6 +25,7 @@ def test_quality_quick(dataset, tmp_path):
         "--quick",
         "--seeds=1",
         "--steps=2",
+        "--dual_steps=3",
         "--teacher_epochs=1",
         "--image_size=16",
         "--rows=default,no_block_wise",
@@ -41,7 +42,21 @@ def test_quality_quick(dataset, tmp_path):
         assert 0.0 <= row[metric] <= 1.0
     assert "teachers" in rows
     assert report["environment"]["backend"] in ("tensorflow", "jax")
+    assert (report["steps"], report["dual_steps"]) == (2, 3)
     # Refuses to overwrite its output.
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode != 0
     assert "exists" in again.stderr + again.stdout
+
+
+def test_quality_rejects_bad_step_counts(tmp_path):
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "benchmarks", "quality.py"),
+        "--dual_steps=0",
+        f"--output={tmp_path / 'quality.json'}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    assert "--dual_steps must be >= 1. Received: 0" in result.stderr + result.stdout
+    assert not (tmp_path / "quality.json").exists()
