@@ -17,7 +17,9 @@ def tiny_config(workdir):
         image_size=16,
         num_procedural_faces=400,
         teacher_epochs=1,
-        teacher_widths=(4, 8, 8),
+        # Shared widths are at least 8 channels, so the TargetNet is smaller
+        # than the teachers only when they are wider than that.
+        teacher_widths=(8, 16, 16),
         gan_steps=3,
         dual_steps=3,
         batch_size=16,
