@@ -10,8 +10,8 @@ batch 64, or `--dual_steps` student steps). The teachers are trained once
 (seed 0, on the training split only) and shared by all rows; the data-free
 rows never see an image. Scores are on the held-out split (CelebA test
 partition; MNIST digits after the teacher's part) and nothing is selected on
-it. Results go to benchmarks/results/ as
-JSON, with a Markdown table printed for benchmarks/README.md.
+it. Results go to benchmarks/results/ as JSON, with a Markdown table printed
+for benchmarks/README.md.
 """
 
 import json

@@ -11,6 +11,7 @@ from keras_dfka.amalgam_gan import as_list
 from keras_dfka.amalgam_gan import build_multi_optimizer
 from keras_dfka.amalgam_gan import reject_compile_arguments
 from keras_dfka.backend import Trainer
+from keras_dfka.evaluation import check_int
 from keras_dfka.label_selection import output_tasks
 from keras_dfka.label_selection import resolve_target_labels
 from keras_dfka.layers.feature_filter import FeatureFilter
@@ -40,13 +41,12 @@ def build_student_block(
     Returns:
         A functional `keras.Model`.
     """
-    if int(convs_per_block) < 1:
-        raise ValueError(f"`convs_per_block` must be >= 1. Received: {convs_per_block}")
+    convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
     inputs = keras.Input(input_shape, name=f"{name}_input")
     out_channels = output_shape[-1]
     hidden = max(4, int(round(out_channels * width_multiplier)))
     x = inputs
-    for c in range(1, int(convs_per_block)):
+    for c in range(1, convs_per_block):
         x = layers.Conv2D(
             hidden, 3, padding="same", use_bias=False, name=f"{name}_conv{c}"
         )(x)
@@ -181,15 +181,6 @@ class DualGenerator(Trainer, keras.Model):
                 "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
                 f"{type(amalgam_gan).__name__}"
             )
-        if (
-            isinstance(convs_per_block, bool)
-            or not isinstance(convs_per_block, (int, np.integer))
-            or convs_per_block < 1
-        ):
-            raise ValueError(
-                "`convs_per_block` must be an integer >= 1. Received: "
-                f"convs_per_block={convs_per_block!r}"
-            )
         if width_multiplier <= 0:
             raise ValueError(
                 "`width_multiplier` must be positive. Received: "
@@ -219,7 +210,7 @@ class DualGenerator(Trainer, keras.Model):
         self.resolved_labels = resolve_target_labels(self.teachers, target_labels)
         self.output_tasks = output_tasks(self.resolved_labels)
         self.width_multiplier = float(width_multiplier)
-        self.convs_per_block = int(convs_per_block)
+        self.convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
         self.stream_weights = stream_weights
         self.block_wise = bool(block_wise)
         self.temperature = float(temperature)

@@ -91,7 +91,9 @@ def _check_threshold(threshold):
     return float(threshold)
 
 
-def _check_int(value, name, minimum):
+def check_int(value, name, minimum):
+    """Returns `value` as an int, or raises naming `name` if it is not an
+    integer (bools excluded) of at least `minimum`."""
     if (
         isinstance(value, (bool, np.bool_))
         or not isinstance(value, (int, np.integer))
@@ -515,9 +517,9 @@ def inference_time(model_or_callable, x, batch_size=64, repeats=3, warmup=1):
     print(f"{timing['images_per_second']:.0f} images/s")
     ```
     """
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    repeats = _check_int(repeats, "repeats", 1)
-    warmup = _check_int(warmup, "warmup", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    repeats = check_int(repeats, "repeats", 1)
+    warmup = check_int(warmup, "warmup", 0)
     x = np.asarray(x)
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError(
