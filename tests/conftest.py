@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny teachers trained on data the tests make."""
+"""Shared fixtures: tiny teachers trained on data the tests make, and the
+runner of the benchmark scripts' smoke tests."""
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -74,3 +79,32 @@ def all_equal(before, after):
 
 def any_changed(before, after):
     return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKEND = keras.backend.backend()
+
+
+def tensorflow_or_jax_only(what):
+    """A `pytestmark` skipping a module on backends `what` does not support."""
+    return pytest.mark.skipif(
+        BACKEND not in ("tensorflow", "jax"),
+        reason=f"{what} supports tensorflow and jax, not {BACKEND}",
+    )
+
+
+def run_benchmark(script, *args, timeout=600):
+    """Runs `benchmarks/<script>` on the current backend; returns the result."""
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", script),
+            f"--backend={BACKEND}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, KERAS_BACKEND=BACKEND),
+        cwd=ROOT,
+    )

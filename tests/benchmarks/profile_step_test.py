@@ -2,32 +2,16 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 
-import keras
-import pytest
+from conftest import BACKEND
+from conftest import run_benchmark
+from conftest import tensorflow_or_jax_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPT = os.path.join(ROOT, "benchmarks", "profile_step.py")
-BACKEND = keras.backend.backend()
-
-pytestmark = pytest.mark.skipif(
-    BACKEND not in ("tensorflow", "jax"),
-    reason=f"the profile supports tensorflow and jax, not {BACKEND}",
-)
+pytestmark = tensorflow_or_jax_only("the profile")
 
 
 def run_script(*args):
-    return subprocess.run(
-        [sys.executable, SCRIPT, f"--backend={BACKEND}", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, KERAS_BACKEND=BACKEND),
-        cwd=ROOT,
-    )
+    return run_benchmark("profile_step.py", *args)
 
 
 def test_quick_run_writes_every_measurement(tmp_path):

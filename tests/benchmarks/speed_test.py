@@ -4,20 +4,16 @@ import importlib.util
 import json
 import math
 import os
-import subprocess
-import sys
 
-import keras
 import pytest
+from conftest import BACKEND
+from conftest import ROOT
+from conftest import run_benchmark
+from conftest import tensorflow_or_jax_only
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, "benchmarks", "speed.py")
-BACKEND = keras.backend.backend()
 
-pytestmark = pytest.mark.skipif(
-    BACKEND not in ("tensorflow", "jax"),
-    reason=f"the speed benchmark supports tensorflow and jax, not {BACKEND}",
-)
+pytestmark = tensorflow_or_jax_only("the speed benchmark")
 
 
 def load_speed_module():
@@ -29,15 +25,7 @@ def load_speed_module():
 
 
 def run_script(*args, timeout=600):
-    env = dict(os.environ, KERAS_BACKEND=BACKEND)
-    return subprocess.run(
-        [sys.executable, SCRIPT, f"--backend={BACKEND}", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=ROOT,
-    )
+    return run_benchmark("speed.py", *args, timeout=timeout)
 
 
 def is_positive_number(value):
