@@ -240,22 +240,28 @@ def run_mnist(rows, seeds, workdir):
                 references=index == 0,
                 alternate_steps=ALTERNATE.get(row),
             )
-            accuracy = out["top1_accuracy"]
+            accuracy, per_class = out["top1_accuracy"], out["per_class_accuracy"]
             results.setdefault(row, []).append(
                 {
                     "accuracy": accuracy["target_net"],
+                    "per_class_accuracy": per_class["target_net"],
                     "seed": seed,
                     "wall_time_s": time.time() - t0,
                 }
             )
             if index == 0:
-                for name in ("data_student", "noise_student"):
+                for name, key in (
+                    ("data_student", "data_student"),
+                    ("noise_student", "noise_student"),
+                    ("teachers", "teacher"),
+                ):
                     results.setdefault(name, []).append(
-                        {"accuracy": accuracy[name], "seed": seed}
+                        {
+                            "accuracy": accuracy[key],
+                            "per_class_accuracy": per_class[key],
+                            "seed": seed,
+                        }
                     )
-                results.setdefault("teachers", []).append(
-                    {"accuracy": accuracy["teacher"], "seed": seed}
-                )
             print(row, seed, json.dumps(results[row][-1]), flush=True)
     return results, "accuracy"
 
@@ -273,12 +279,31 @@ def summarize(results, metric):
             if values:
                 row[key] = float(np.mean(values))
                 row[f"{key}_std"] = float(np.std(values))
+        per_class = [e["per_class_accuracy"] for e in entries if "per_class_accuracy" in e]
+        if per_class:
+            row["per_class_accuracy"] = [float(v) for v in np.mean(per_class, axis=0)]
         if upper != lower:
             gaps = [(e[metric] - lower) / (upper - lower) for e in entries]
             row["gap_closed"] = float(np.mean(gaps))
             row["gap_closed_std"] = float(np.std(gaps))
         table.append(row)
     return table
+
+
+def format_per_class(table):
+    """A Markdown table of each row's mean top-1 accuracy per true digit."""
+    rows = [r for r in table if "per_class_accuracy" in r]
+    if not rows:
+        return ""
+    classes = len(rows[0]["per_class_accuracy"])
+    lines = [
+        "| row | " + " | ".join(str(c) for c in range(classes)) + " |",
+        "| --- |" + " --- |" * classes,
+    ]
+    for r in rows:
+        cells = " | ".join(f"{v:.2f}" for v in r["per_class_accuracy"])
+        lines.append(f"| {r['row']} | {cells} |")
+    return "\n".join(lines)
 
 
 def main(argv):
@@ -340,6 +365,8 @@ def main(argv):
     if metric == "roc_auc":
         columns[4:4] = ["balanced_accuracy", "accuracy"]
     print(evaluation.format_table(table, columns, title=name))
+    if metric == "accuracy":
+        print(format_per_class(table))
     print(f"written: {output}")
     return 0
 

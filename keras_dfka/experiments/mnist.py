@@ -77,6 +77,36 @@ def top1(probabilities, labels):
     return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
 
 
+def per_class_accuracy(probabilities, labels, num_classes=10):
+    """Top-1 accuracy on the digits of each true class (per-class recall).
+
+    Args:
+        probabilities: `(n, num_classes)` scores.
+        labels: `(n,)` integer classes in `0..num_classes - 1`.
+        num_classes: int.
+
+    Returns:
+        A list of `num_classes` floats; `nan` for a class with no digit.
+    """
+    probabilities = np.asarray(probabilities)
+    labels = np.asarray(labels)
+    if probabilities.ndim != 2 or probabilities.shape[-1] != num_classes:
+        raise ValueError(
+            f"`probabilities` must have shape (n, {num_classes}). "
+            f"Received shape {probabilities.shape}"
+        )
+    if labels.shape != probabilities.shape[:1]:
+        raise ValueError(
+            f"`labels` must have shape ({probabilities.shape[0]},) to match "
+            f"`probabilities`. Received shape {labels.shape}"
+        )
+    predicted = np.argmax(probabilities, axis=-1)
+    return [
+        float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else np.nan
+        for c in range(num_classes)
+    ]
+
+
 def run(
     config,
     teacher_model=None,
@@ -122,9 +152,9 @@ def run(
     )
     x_train, _ = splits["train"]
     x_test, y_test = splits["test"]
-    accuracy = {
-        "teacher": top1(teacher_model.predict(x_test, verbose=0), y_test),
-        "target_net": top1(target_net.predict_labels(x_test), y_test),
+    scores = {
+        "teacher": teacher_model.predict(x_test, verbose=0),
+        "target_net": target_net.predict_labels(x_test),
     }
     if references:
         soft = faces.teacher_soft_labels([teacher], config.target_labels, x_train)
@@ -141,12 +171,14 @@ def run(
             "noise",
             loss="categorical_crossentropy",
         )
-        accuracy["data_student"] = top1(data_student.predict(x_test, verbose=0), y_test)
-        accuracy["noise_student"] = top1(
-            noise_student.predict(x_test, verbose=0), y_test
-        )
+        scores["data_student"] = data_student.predict(x_test, verbose=0)
+        scores["noise_student"] = noise_student.predict(x_test, verbose=0)
+    accuracy = {name: top1(p, y_test) for name, p in scores.items()}
     result = {
         "top1_accuracy": accuracy,
+        "per_class_accuracy": {
+            name: per_class_accuracy(p, y_test) for name, p in scores.items()
+        },
         "target_over_teacher": accuracy["target_net"] / accuracy["teacher"],
         "parameters": {
             "teacher": evaluation.count_params(teacher_model),

@@ -41,6 +41,11 @@ def test_quality_quick(dataset, tmp_path):
     for row in report["table"]:
         assert 0.0 <= row[metric] <= 1.0
     assert "teachers" in rows
+    if dataset == "mnist":
+        for row in report["table"]:
+            assert len(row["per_class_accuracy"]) == 10, row["row"]
+            assert all(0.0 <= v <= 1.0 for v in row["per_class_accuracy"])
+        assert "| row | 0 | 1 |" in result.stdout
     assert report["environment"]["backend"] in ("tensorflow", "jax")
     assert (report["steps"], report["dual_steps"]) == (2, 3)
     # Refuses to overwrite its output.
