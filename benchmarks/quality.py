@@ -279,7 +279,9 @@ def summarize(results, metric):
             if values:
                 row[key] = float(np.mean(values))
                 row[f"{key}_std"] = float(np.std(values))
-        per_class = [e["per_class_accuracy"] for e in entries if "per_class_accuracy" in e]
+        per_class = [
+            e["per_class_accuracy"] for e in entries if "per_class_accuracy" in e
+        ]
         if per_class:
             row["per_class_accuracy"] = [float(v) for v in np.mean(per_class, axis=0)]
         if upper != lower:
