@@ -297,15 +297,13 @@ def format_per_class(table):
     rows = [r for r in table if "per_class_accuracy" in r]
     if not rows:
         return ""
-    classes = len(rows[0]["per_class_accuracy"])
-    lines = [
-        "| row | " + " | ".join(str(c) for c in range(classes)) + " |",
-        "| --- |" + " --- |" * classes,
+    from keras_dfka import evaluation
+
+    digits = [str(c) for c in range(len(rows[0]["per_class_accuracy"]))]
+    cells = [
+        {"row": r["row"], **dict(zip(digits, r["per_class_accuracy"]))} for r in rows
     ]
-    for r in rows:
-        cells = " | ".join(f"{v:.2f}" for v in r["per_class_accuracy"])
-        lines.append(f"| {r['row']} | {cells} |")
-    return "\n".join(lines)
+    return evaluation.format_table(cells, ["row"] + digits)
 
 
 def main(argv):

@@ -73,10 +73,6 @@ def train_mnist_teacher(splits, config):
     return model
 
 
-def top1(probabilities, labels):
-    return float(np.mean(np.argmax(probabilities, axis=-1) == labels))
-
-
 def per_class_accuracy(probabilities, labels, num_classes=10):
     """Top-1 accuracy on the digits of each true class (per-class recall).
 
@@ -100,9 +96,8 @@ def per_class_accuracy(probabilities, labels, num_classes=10):
             f"`labels` must have shape ({probabilities.shape[0]},) to match "
             f"`probabilities`. Received shape {labels.shape}"
         )
-    predicted = np.argmax(probabilities, axis=-1)
     return [
-        float(np.mean(predicted[labels == c] == c)) if np.any(labels == c) else np.nan
+        evaluation.top1_accuracy(labels[labels == c], probabilities[labels == c])
         for c in range(num_classes)
     ]
 
@@ -177,7 +172,7 @@ def run(
         )
         scores["data_student"] = data_student.predict(x_test, verbose=0)
         scores["noise_student"] = noise_student.predict(x_test, verbose=0)
-    accuracy = {name: top1(p, y_test) for name, p in scores.items()}
+    accuracy = {name: evaluation.top1_accuracy(y_test, p) for name, p in scores.items()}
     result = {
         "top1_accuracy": accuracy,
         "per_class_accuracy": {
