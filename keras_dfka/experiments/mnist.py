@@ -4,7 +4,8 @@ A LeNet-5 style teacher is trained on the first part of the 10,000 MNIST test
 digits in `../shared/data/mnist`; the rest is the held-out evaluation part.
 The TargetNet (half-width shared trunk, the teacher's head) is amalgamated
 data-free and compared with the same architecture trained on the real digits
-(data student) or on noise (noise student), by top-1 accuracy.
+(data student), on noise (noise student) or, by plain distillation, on a fixed
+set of the trained generator's images (generated student), by top-1 accuracy.
 """
 
 import dataclasses
@@ -37,6 +38,7 @@ class MNISTConfig:
     gan_steps: int = 1000
     dual_steps: int = 1000
     student_steps: int | None = None
+    generated_samples: int = 32000  # the generated student's fixed image set
     learning_rate: float = 1e-3
     seed: int = 0
     workdir: str = "workdir/mnist"
@@ -115,7 +117,11 @@ def run(
 
     The dict holds `top1_accuracy` and `per_class_accuracy` (the accuracy on
     the digits of each true class, see `per_class_accuracy`) for the teacher,
-    the TargetNet and, with `references`, the data and noise students.
+    the TargetNet and, with `references`, the data, noise and generated
+    students. The generated student is the TargetNet architecture trained
+    like the data student, but on `config.generated_samples` images of the
+    trained generator labelled by the teacher: plain distillation on the
+    same synthetic images, without the dual generator.
 
     Args:
         config: an `MNISTConfig`.
@@ -141,7 +147,7 @@ def run(
         name="mnist",
     )
     keras.utils.set_random_seed(config.seed)
-    _, _, target_net, timings = faces.amalgamate(
+    gan, _, target_net, timings = faces.amalgamate(
         [teacher],
         config,
         gan_options,
@@ -170,8 +176,18 @@ def run(
             "noise",
             loss="categorical_crossentropy",
         )
+        generated = gan.generate(config.generated_samples, seed=config.seed + 11)
+        generated_student = faces.train_reference_student(
+            target_net,
+            generated,
+            faces.teacher_soft_labels([teacher], config.target_labels, generated),
+            config,
+            "generated",
+            loss="categorical_crossentropy",
+        )
         scores["data_student"] = data_student.predict(x_test, verbose=0)
         scores["noise_student"] = noise_student.predict(x_test, verbose=0)
+        scores["generated_student"] = generated_student.predict(x_test, verbose=0)
     accuracy = {name: evaluation.top1_accuracy(y_test, p) for name, p in scores.items()}
     result = {
         "top1_accuracy": accuracy,

@@ -42,6 +42,7 @@ def test_quality_quick(dataset, tmp_path):
         assert 0.0 <= row[metric] <= 1.0
     assert "teachers" in rows
     if dataset == "mnist":
+        assert "generated_student" in rows
         for row in report["table"]:
             assert len(row["per_class_accuracy"]) == 10, row["row"]
             assert all(0.0 <= v <= 1.0 for v in row["per_class_accuracy"])
