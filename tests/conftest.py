@@ -85,6 +85,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND = keras.backend.backend()
 
 
+def shared_data_dir():
+    """`$KERAS_DFKA_DATA_DIR`, else `../shared/data` beside the repo root."""
+    if os.environ.get("KERAS_DFKA_DATA_DIR"):
+        return os.environ["KERAS_DFKA_DATA_DIR"]
+    return os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+
 def tensorflow_or_jax_only(what):
     """A `pytestmark` skipping a module on backends `what` does not support."""
     return pytest.mark.skipif(

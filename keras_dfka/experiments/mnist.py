@@ -134,6 +134,8 @@ def run(
             two stages alternate in chunks of this many steps).
     """
     t_start = time.time()
+    if references:
+        evaluation.check_int(config.generated_samples, "generated_samples", 1)
     os.makedirs(config.workdir, exist_ok=True)
     if splits is None:
         splits = load_mnist_splits(config)

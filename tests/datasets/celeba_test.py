@@ -1,10 +1,10 @@
-import os
 import re
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from conftest import shared_data_dir
 from PIL import Image
 
 from keras_dfka.datasets import CelebA
@@ -33,13 +33,6 @@ COLORS = {
     "000004.jpg": (220, 220, 40),
     "000005.jpg": (90, 90, 90),
 }
-
-
-def _shared_data_dir():
-    """`$KERAS_DFKA_DATA_DIR`, else `../shared/data` from the repo root."""
-    if os.environ.get("KERAS_DFKA_DATA_DIR"):
-        return Path(os.environ["KERAS_DFKA_DATA_DIR"])
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _write_attributes(path, names, rows, count=None):
@@ -292,7 +285,7 @@ def test_fit_accepts_the_dataset(celeba_dir):
 
 
 def test_real_celeba():
-    root = _shared_data_dir() / "celeba"
+    root = Path(shared_data_dir()) / "celeba"
     if not (root / "list_attr_celeba.txt").is_file():
         pytest.skip(f"Real CelebA data not found at '{root}'.")
     sizes = {

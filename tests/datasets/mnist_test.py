@@ -1,18 +1,11 @@
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_data_dir
 
 from keras_dfka.datasets import load_mnist_idx
-
-
-def _shared_data_dir():
-    """`$KERAS_DFKA_DATA_DIR`, else `../shared/data` from the repo root."""
-    if os.environ.get("KERAS_DFKA_DATA_DIR"):
-        return Path(os.environ["KERAS_DFKA_DATA_DIR"])
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def _idx_bytes(magic, array):
@@ -99,7 +92,7 @@ def test_missing_file(tmp_path):
 
 
 def test_real_mnist():
-    root = _shared_data_dir() / "mnist"
+    root = Path(shared_data_dir()) / "mnist"
     if not root.is_dir():
         pytest.skip(f"Real MNIST data not found at '{root}'.")
     x, y = load_mnist_idx(root)

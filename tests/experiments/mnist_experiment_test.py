@@ -24,3 +24,10 @@ def test_per_class_accuracy_rejects_mismatched_shapes():
         mnist.per_class_accuracy(np.zeros((4, 3)), np.zeros(4, int))
     with pytest.raises(ValueError, match=r"`labels` must have shape \(4,\)"):
         mnist.per_class_accuracy(np.zeros((4, 10)), np.zeros(5, int))
+
+
+def test_run_rejects_a_bad_generated_sample_count(tmp_path):
+    config = mnist.MNISTConfig(workdir=str(tmp_path / "work"), generated_samples=0)
+    with pytest.raises(ValueError, match=r"`generated_samples` must be an integer"):
+        mnist.run(config, splits={})
+    assert not (tmp_path / "work").exists()
