@@ -164,32 +164,24 @@ def run(
         "target_net": target_net.predict_labels(x_test),
     }
     if references:
-        soft = faces.teacher_soft_labels([teacher], config.target_labels, x_train)
-        data_student = faces.train_reference_student(
-            target_net, x_train, soft, config, "data", loss="categorical_crossentropy"
-        )
         rng = np.random.default_rng(config.seed)
-        noise = rng.uniform(size=x_train.shape).astype("float32")
-        noise_student = faces.train_reference_student(
-            target_net,
-            noise,
-            faces.teacher_soft_labels([teacher], config.target_labels, noise),
-            config,
-            "noise",
-            loss="categorical_crossentropy",
-        )
-        generated = gan.generate(config.generated_samples, seed=config.seed + 11)
-        generated_student = faces.train_reference_student(
-            target_net,
-            generated,
-            faces.teacher_soft_labels([teacher], config.target_labels, generated),
-            config,
-            "generated",
-            loss="categorical_crossentropy",
-        )
-        scores["data_student"] = data_student.predict(x_test, verbose=0)
-        scores["noise_student"] = noise_student.predict(x_test, verbose=0)
-        scores["generated_student"] = generated_student.predict(x_test, verbose=0)
+        reference_inputs = {
+            "data_student": x_train,
+            "noise_student": rng.uniform(size=x_train.shape).astype("float32"),
+            "generated_student": gan.generate(
+                config.generated_samples, seed=config.seed + 11
+            ),
+        }
+        for name, images in reference_inputs.items():
+            student = faces.train_reference_student(
+                target_net,
+                images,
+                faces.teacher_soft_labels([teacher], config.target_labels, images),
+                config,
+                name.removesuffix("_student"),
+                loss="categorical_crossentropy",
+            )
+            scores[name] = student.predict(x_test, verbose=0)
     accuracy = {name: evaluation.top1_accuracy(y_test, p) for name, p in scores.items()}
     result = {
         "top1_accuracy": accuracy,
