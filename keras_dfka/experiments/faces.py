@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import time
+import zlib
 
 import keras
 import numpy as np
@@ -152,6 +153,15 @@ def _columns(attributes, names):
     return [attributes.index(n) for n in names]
 
 
+def name_seed(name):
+    """A seed offset in `0..999` from a name, the same in every process.
+
+    (`hash(str)` is salted per process unless `PYTHONHASHSEED` is set, so it
+    cannot seed anything that has to be repeatable.)
+    """
+    return zlib.crc32(name.encode("utf-8")) % 1000
+
+
 def train_teacher(name, labels, splits, attributes, config, path):
     """Trains (or reloads from `path`) one attribute-group teacher."""
     meta_path = path + ".json"
@@ -165,7 +175,7 @@ def train_teacher(name, labels, splits, attributes, config, path):
                 f"{path} holds a teacher for other labels or image size "
                 f"({meta}); pass overwrite=True (--overwrite) or another workdir."
             )
-    keras.utils.set_random_seed(config.seed + hash(name) % 1000)
+    keras.utils.set_random_seed(config.seed + name_seed(name))
     task = keras_dfka.Task(name, labels, "sigmoid")
     model = small_cnn(
         (config.image_size, config.image_size, 3),
@@ -368,7 +378,7 @@ def label_model(target_net):
 
 
 def train_reference_student(
-    target_net, images, soft_labels, config, name, loss="binary_crossentropy"
+    target_net, images, soft_labels, config, loss="binary_crossentropy"
 ):
     """Trains the TargetNet architecture from scratch on `(images, soft labels)`.
 
@@ -391,6 +401,40 @@ def train_reference_student(
         verbose=config.verbose,
     )
     return student
+
+
+def reference_inputs(x_train, seed):
+    """The reference students' images: the real training images
+    (`"data_student"`) and as many uniform-noise images (`"noise_student"`,
+    drawn with `seed`)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "data_student": x_train,
+        "noise_student": rng.uniform(size=x_train.shape).astype("float32"),
+    }
+
+
+def train_reference_students(
+    target_net, teachers, target_labels, inputs, config, loss="binary_crossentropy"
+):
+    """Trains one reference student per image set of `inputs`.
+
+    Each is `train_reference_student` on those images with the teachers' soft
+    labels for `target_labels`. Returns `(students, seconds)`: dicts keyed like
+    `inputs`, the trained models and each one's wall time (labelling included).
+    """
+    students, seconds = {}, {}
+    for name, images in inputs.items():
+        t0 = time.time()
+        students[name] = train_reference_student(
+            target_net,
+            images,
+            teacher_soft_labels(teachers, target_labels, images),
+            config,
+            loss=loss,
+        )
+        seconds[name] = time.time() - t0
+    return students, seconds
 
 
 def _predict(model_fn, images, batch_size=256):
@@ -457,32 +501,22 @@ def run(config):
 
     # References: same architecture, trained on real or noise images.
     x_train = splits["train"][0]
-    t0 = time.time()
-    data_student = train_reference_student(
+    students, seconds = train_reference_students(
         target_net,
-        x_train,
-        teacher_soft_labels(teachers, config.target_labels, x_train),
+        teachers,
+        config.target_labels,
+        reference_inputs(x_train, config.seed),
         config,
-        "data",
     )
-    rng = np.random.default_rng(config.seed)
-    noise_images = rng.uniform(size=x_train.shape).astype("float32")
-    noise_student = train_reference_student(
-        target_net,
-        noise_images,
-        teacher_soft_labels(teachers, config.target_labels, noise_images),
-        config,
-        "noise",
-    )
-    timings["reference_students_s"] = time.time() - t0
+    timings["reference_students_s"] = sum(seconds.values())
 
     # Step 3: evaluation on the test split.
     x_test, y_test = splits["test"]
     y_target = y_test[:, _columns(attributes, config.target_labels)]
     predictions = {
         "target_net": target_net.predict_labels(x_test),
-        "data_student": _predict(data_student, x_test),
-        "noise_student": _predict(noise_student, x_test),
+        "data_student": _predict(students["data_student"], x_test),
+        "noise_student": _predict(students["noise_student"], x_test),
         "teachers": teacher_soft_labels(teachers, config.target_labels, x_test),
     }
     reports = {

@@ -164,23 +164,19 @@ def run(
         "target_net": target_net.predict_labels(x_test),
     }
     if references:
-        rng = np.random.default_rng(config.seed)
-        reference_inputs = {
-            "data_student": x_train,
-            "noise_student": rng.uniform(size=x_train.shape).astype("float32"),
-            "generated_student": gan.generate(
-                config.generated_samples, seed=config.seed + 11
-            ),
-        }
-        for name, images in reference_inputs.items():
-            student = faces.train_reference_student(
-                target_net,
-                images,
-                faces.teacher_soft_labels([teacher], config.target_labels, images),
-                config,
-                name.removesuffix("_student"),
-                loss="categorical_crossentropy",
-            )
+        inputs = faces.reference_inputs(x_train, config.seed)
+        inputs["generated_student"] = gan.generate(
+            config.generated_samples, seed=config.seed + 11
+        )
+        students, _ = faces.train_reference_students(
+            target_net,
+            [teacher],
+            config.target_labels,
+            inputs,
+            config,
+            loss="categorical_crossentropy",
+        )
+        for name, student in students.items():
             scores[name] = student.predict(x_test, verbose=0)
     accuracy = {name: evaluation.top1_accuracy(y_test, p) for name, p in scores.items()}
     result = {

@@ -22,7 +22,7 @@ def test_quality_quick(dataset, tmp_path):
         "--seeds=1",
         "--steps=2",
         "--dual_steps=3",
-        "--teacher_epochs=1",
+        "--teacher_epochs=2",
         "--image_size=16",
         "--rows=default,no_block_wise",
         f"--data_root={DATA}",
@@ -45,16 +45,19 @@ def test_quality_quick(dataset, tmp_path):
         assert "| row | 0 | 1 |" in result.stdout
     assert report["environment"]["backend"] == BACKEND
     assert (report["steps"], report["dual_steps"]) == (2, 3)
+    # The flag reaches both settings' teachers (it used to miss MNIST's).
+    assert report["teacher_epochs"] == 2
     # Refuses to overwrite its output.
     again = run_benchmark("quality.py", *args)
     assert again.returncode != 0
     assert "exists" in again.stderr + again.stdout
 
 
-def test_quality_rejects_bad_step_counts(tmp_path):
+@pytest.mark.parametrize("flag", ["seeds", "dual_steps", "teacher_epochs"])
+def test_quality_rejects_bad_counts(flag, tmp_path):
     result = run_benchmark(
-        "quality.py", "--dual_steps=0", f"--output={tmp_path / 'quality.json'}"
+        "quality.py", f"--{flag}=0", f"--output={tmp_path / 'quality.json'}"
     )
     assert result.returncode != 0
-    assert "--dual_steps must be >= 1. Received: 0" in result.stderr + result.stdout
+    assert f"--{flag} must be >= 1. Received: 0" in result.stderr + result.stdout
     assert not (tmp_path / "quality.json").exists()

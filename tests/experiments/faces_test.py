@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import weights_of
@@ -74,3 +78,63 @@ def test_amalgamate_rejects_non_positive_chunks(tiny_teachers, tmp_path):
             callbacks=False,
             alternate_steps=0,
         )
+
+
+def test_reference_students_train_one_model_per_image_set(tiny_teachers, tmp_path):
+    config = _tiny_config(tmp_path, student_steps=3)
+    gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=8)
+    dual = keras_dfka.DualGenerator(gan, config.target_labels)
+    target = keras_dfka.TargetNet.from_dual(dual)
+    x_train = np.random.default_rng(1).uniform(size=(16, 16, 16, 3)).astype("float32")
+
+    inputs = faces.reference_inputs(x_train, seed=3)
+    assert list(inputs) == ["data_student", "noise_student"]
+    assert inputs["data_student"] is x_train
+    noise = inputs["noise_student"]
+    assert noise.shape == x_train.shape and noise.dtype == np.float32
+    assert 0.0 <= noise.min() and noise.max() < 1.0
+    np.testing.assert_array_equal(
+        noise, faces.reference_inputs(x_train, seed=3)["noise_student"]
+    )
+    assert not np.array_equal(
+        noise, faces.reference_inputs(x_train, seed=4)["noise_student"]
+    )
+
+    students, seconds = faces.train_reference_students(
+        target, list(tiny_teachers), config.target_labels, inputs, config
+    )
+    assert list(students) == list(seconds) == ["data_student", "noise_student"]
+    assert all(s >= 0.0 for s in seconds.values())
+    for student in students.values():
+        # 3 steps of batch 8 over 16 images: rounded to 2 epochs of 2 steps.
+        assert int(student.optimizer.iterations.numpy()) == 4
+        assert student.predict(x_train, verbose=0).shape == (16, 2)
+    # Trained on different images, the two students differ.
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(
+            weights_of(students["data_student"]), weights_of(students["noise_student"])
+        )
+    )
+
+
+def test_name_seed_is_the_same_in_every_process():
+    code = (
+        "from keras_dfka.experiments import faces; "
+        "print([faces.name_seed(n) for n in ('hair', 'face', 'mouth')])"
+    )
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONHASHSEED=hash_seed),
+            check=True,
+        )
+        outputs.add(result.stdout.strip().splitlines()[-1])
+    assert len(outputs) == 1, outputs
+    values = [faces.name_seed(n) for n in ("hair", "face", "mouth")]
+    assert str(values) in outputs
+    assert all(0 <= v < 1000 for v in values)
+    assert len(set(values)) == 3
