@@ -14,7 +14,16 @@ it. On MNIST the references also hold the generated student: plain
 distillation of the TargetNet architecture on a fixed set of the first row's
 generated images (the dual generator's job, done the ordinary way). Results
 go to benchmarks/results/ as JSON, with a Markdown table printed
-for benchmarks/README.md.
+for benchmarks/README.md; the work files (the CelebA teachers, the MNIST
+teacher) go to `work_<output name>/` beside the JSON.
+
+The MNIST teacher decides much of the result (benchmarks/README.md, section
+4e): `--teacher_seed` trains it with another seed, and `--teacher` reuses a
+saved one, e.g. to compare the backends on the same teacher:
+
+    python benchmarks/quality.py --dataset=mnist --backend=jax \
+        --teacher=benchmarks/results/work_quality_mnist_tensorflow/teacher.keras \
+        --output=benchmarks/results/quality_mnist_jax_tfteacher.json
 """
 
 import json
@@ -36,6 +45,15 @@ flags.DEFINE_integer(
     "teacher_epochs",
     None,
     "Epochs of teacher training (default: the setting's own, CelebA 10, MNIST 8).",
+)
+flags.DEFINE_integer(
+    "teacher_seed", 0, "Seed of the MNIST teacher's training (MNIST only)."
+)
+flags.DEFINE_string(
+    "teacher",
+    None,
+    "A saved MNIST teacher (.keras, 28x28x1 -> 10 softmax) to use instead of "
+    "training one, e.g. another run's work_*/teacher.keras (MNIST only).",
 )
 flags.DEFINE_list("rows", None, "Subset of rows to run (default: all).")
 flags.DEFINE_string("data_root", None, "Folder holding celeba/ and mnist/.")
@@ -98,6 +116,24 @@ def data_root():
     return os.environ.get(
         "KERAS_DFKA_DATA_DIR", os.path.join(os.path.dirname(ROOT), "shared", "data")
     )
+
+
+def load_mnist_teacher(path):
+    """Loads `--teacher`, checking it is an MNIST digit classifier."""
+    import keras
+
+    if not os.path.isfile(path):
+        raise app.UsageError(
+            f"--teacher must be a saved .keras model; {path} not found"
+        )
+    model = keras.saving.load_model(path)
+    shapes = (tuple(model.input_shape), tuple(model.output_shape))
+    if shapes != ((None, 28, 28, 1), (None, 10)):
+        raise app.UsageError(
+            "--teacher must map (None, 28, 28, 1) digits to (None, 10) "
+            f"probabilities; {path} maps {shapes[0]} to {shapes[1]}"
+        )
+    return model
 
 
 def run_celeba(rows, seeds, workdir):
@@ -196,7 +232,7 @@ def run_celeba(rows, seeds, workdir):
             entry.update(wall_time_s=seconds[name], seed=seed)
             results.setdefault(name, []).append(entry)
         print("references", seed, json.dumps(results["data_student"][-1]), flush=True)
-    return results, "roc_auc", config.teacher_epochs
+    return results, "roc_auc", {"teacher_epochs": config.teacher_epochs}
 
 
 def run_mnist(rows, seeds, workdir):
@@ -214,15 +250,26 @@ def run_mnist(rows, seeds, workdir):
     if FLAGS.quick:
         config.teacher_digits = 300
         config.teacher_epochs = 1
-    if FLAGS.teacher_epochs is not None:
-        config.teacher_epochs = FLAGS.teacher_epochs
         config.batch_size = 16
         config.latent_dim = 8
         config.generated_samples = 64
+    if FLAGS.teacher_epochs is not None:
+        config.teacher_epochs = FLAGS.teacher_epochs
     splits = mnist.load_mnist_splits(config)
     if FLAGS.quick:
         splits["test"] = tuple(a[:200] for a in splits["test"])
-    teacher_model = mnist.train_mnist_teacher(splits, config)
+    if FLAGS.teacher:
+        teacher_model = load_mnist_teacher(FLAGS.teacher)
+    else:
+        config.seed = FLAGS.teacher_seed
+        teacher_model = mnist.train_mnist_teacher(splits, config)
+        os.makedirs(workdir, exist_ok=True)
+        teacher_model.save(os.path.join(workdir, "teacher.keras"))
+    settings = {
+        "teacher_epochs": None if FLAGS.teacher else config.teacher_epochs,
+        "teacher_seed": None if FLAGS.teacher else FLAGS.teacher_seed,
+        "teacher": FLAGS.teacher,
+    }
     results = {}
     for seed in seeds:
         config.seed = seed
@@ -263,7 +310,7 @@ def run_mnist(rows, seeds, workdir):
                         }
                     )
             print(row, seed, json.dumps(results[row][-1]), flush=True)
-    return results, "accuracy", config.teacher_epochs
+    return results, "accuracy", settings
 
 
 def summarize(results, metric):
@@ -318,6 +365,20 @@ def main(argv):
         value = getattr(FLAGS, flag)
         if value is not None and value < 1:
             raise app.UsageError(f"--{flag} must be >= 1. Received: {value}")
+    if FLAGS.teacher_seed < 0:
+        raise app.UsageError(
+            f"--teacher_seed must be >= 0. Received: {FLAGS.teacher_seed}"
+        )
+    if FLAGS.dataset != "mnist" and (FLAGS.teacher or FLAGS.teacher_seed):
+        raise app.UsageError(
+            "--teacher and --teacher_seed are for --dataset=mnist only "
+            "(the CelebA teachers are cached in the work directory)"
+        )
+    if FLAGS.teacher and (FLAGS.teacher_epochs is not None or FLAGS.teacher_seed):
+        raise app.UsageError(
+            "--teacher_epochs and --teacher_seed have no effect with --teacher "
+            "(a trained teacher); pass one or the other"
+        )
     import keras
 
     from keras_dfka import evaluation
@@ -330,11 +391,12 @@ def main(argv):
     if not os.path.isdir(dataset_dir):
         print(f"SKIP: {dataset_dir} not found; the quality benchmark needs real data.")
         return 0
-    workdir = os.path.join(os.path.dirname(output), "work_" + name)
+    stem = os.path.splitext(os.path.basename(output))[0]
+    workdir = os.path.join(os.path.dirname(output), "work_" + stem)
     seeds = list(range(FLAGS.seeds))
     t0 = time.time()
     runner = run_celeba if FLAGS.dataset == "celeba" else run_mnist
-    results, metric, teacher_epochs = runner(rows, seeds, workdir)
+    results, metric, settings = runner(rows, seeds, workdir)
     table = summarize(results, metric)
     report = {
         "dataset": FLAGS.dataset,
@@ -343,7 +405,7 @@ def main(argv):
         "dual_steps": dual_steps(),
         "image_size": FLAGS.image_size if FLAGS.dataset == "celeba" else 28,
         "seeds": seeds,
-        "teacher_epochs": teacher_epochs,
+        **settings,
         "rows": {r: ROWS[r][2] for r in rows},
         "command": " ".join(["python"] + sys.argv),
         "environment": evaluation.environment_info(),

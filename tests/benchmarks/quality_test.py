@@ -51,6 +51,22 @@ def test_quality_quick(dataset, tmp_path):
     again = run_benchmark("quality.py", *args)
     assert again.returncode != 0
     assert "exists" in again.stderr + again.stdout
+    if dataset == "mnist":
+        # The trained teacher is saved beside the results; --teacher reuses it
+        # (e.g. to compare backends on one teacher) and scores the same.
+        saved = tmp_path / "work_quality" / "teacher.keras"
+        assert report["teacher"] is None and report["teacher_seed"] == 0
+        reused_output = tmp_path / "reused.json"
+        reused = run_benchmark(
+            "quality.py",
+            *[a for a in args if not a.startswith(("--output", "--teacher_epochs"))],
+            f"--teacher={saved}",
+            f"--output={reused_output}",
+        )
+        assert reused.returncode == 0, reused.stderr[-3000:]
+        second = json.loads(reused_output.read_text())
+        assert second["teacher"] == str(saved) and second["teacher_epochs"] is None
+        assert second["results"]["teachers"] == report["results"]["teachers"]
 
 
 @pytest.mark.parametrize("flag", ["seeds", "dual_steps", "teacher_epochs"])
@@ -61,3 +77,51 @@ def test_quality_rejects_bad_counts(flag, tmp_path):
     assert result.returncode != 0
     assert f"--{flag} must be >= 1. Received: 0" in result.stderr + result.stdout
     assert not (tmp_path / "quality.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--teacher_seed=-1"], "--teacher_seed must be >= 0. Received: -1"),
+        (
+            ["--dataset=celeba", "--teacher_seed=1"],
+            "--teacher and --teacher_seed are for --dataset=mnist only",
+        ),
+        (
+            ["--dataset=mnist", "--teacher=t.keras", "--teacher_epochs=2"],
+            "have no effect with --teacher",
+        ),
+    ],
+)
+def test_quality_rejects_conflicting_teacher_flags(args, message, tmp_path):
+    result = run_benchmark("quality.py", *args, f"--output={tmp_path / 'q.json'}")
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert not (tmp_path / "q.json").exists()
+
+
+def test_quality_rejects_a_missing_or_wrong_teacher(tmp_path):
+    if not os.path.isdir(os.path.join(DATA, "mnist")):
+        pytest.skip(f"{os.path.join(DATA, 'mnist')} not found: no real data here")
+    import keras
+
+    wrong = tmp_path / "wrong.keras"
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Dense(3)(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, outputs).save(wrong)
+    for teacher, message in (
+        (tmp_path / "missing.keras", "not found"),
+        (wrong, "to (None, 10) probabilities"),
+    ):
+        result = run_benchmark(
+            "quality.py",
+            "--dataset=mnist",
+            "--quick",
+            f"--teacher={teacher}",
+            f"--data_root={DATA}",
+            f"--output={tmp_path / 'q.json'}",
+        )
+        assert result.returncode != 0
+        assert "--teacher must" in result.stderr + result.stdout
+        assert message in result.stderr + result.stdout
+        assert not (tmp_path / "q.json").exists()
