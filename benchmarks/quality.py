@@ -90,6 +90,11 @@ ROWS = {
         {"block_wise": False},
         "default, whole trunk trained end to end on images",
     ),
+    "fine_tune_heads": (
+        {},
+        {"fine_tune_heads": True},
+        "default, with trainable copies of the teachers' heads (not the paper's)",
+    ),
     "dafl": (
         {
             "preset": "paper",

@@ -10,6 +10,7 @@ from keras_dfka.group_stack_generator import build_group_stack_generator
 from keras_dfka.group_stack_generator import shared_level_shapes
 from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.teacher import Teacher
+from keras_dfka.validation import check_int
 
 LOSS_TERMS = (
     "one_hot",
@@ -238,15 +239,7 @@ class AmalgamGAN(Trainer, keras.Model):
     ):
         super().__init__(name=name, **kwargs)
         teachers = validate_teachers(teachers)
-        if (
-            isinstance(latent_dim, bool)
-            or not isinstance(latent_dim, (int, np.integer))
-            or latent_dim <= 0
-        ):
-            raise ValueError(
-                f"`latent_dim` must be a positive integer. Received: "
-                f"latent_dim={latent_dim!r}"
-            )
+        check_int(latent_dim, "latent_dim", 1)
         self.teachers = teachers
         self.latent_dim = int(latent_dim)
         self.width_multiplier = float(width_multiplier)
@@ -255,7 +248,7 @@ class AmalgamGAN(Trainer, keras.Model):
         self.loss_weights = resolve_loss_weights(preset, loss_weights)
         self._loss_weights_arg = dict(loss_weights or {})
         self.use_filters = bool(use_filters)
-        self.filter_reduction = int(filter_reduction)
+        self.filter_reduction = check_int(filter_reduction, "filter_reduction", 1)
         if augment is None:
             augment = PRESET_AUGMENT[preset]
         self.augment = bool(augment)

@@ -11,10 +11,10 @@ from keras_dfka.amalgam_gan import as_list
 from keras_dfka.amalgam_gan import build_multi_optimizer
 from keras_dfka.amalgam_gan import reject_compile_arguments
 from keras_dfka.backend import Trainer
-from keras_dfka.evaluation import check_int
 from keras_dfka.label_selection import output_tasks
 from keras_dfka.label_selection import resolve_target_labels
 from keras_dfka.layers.feature_filter import FeatureFilter
+from keras_dfka.validation import check_int
 
 
 def build_student_block(
@@ -84,10 +84,22 @@ def build_student_block(
 
 
 def _copy_model(model, trainable=True):
+    """A copy of `model` with its weights, every layer set to `trainable`.
+
+    (`clone_model` keeps each copied layer's own flag, so the copy of a frozen
+    teacher's layer would stay frozen under a trainable model.)
+    """
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
-    clone.trainable = trainable
+    set_all_trainable(clone, trainable)
     return clone
+
+
+def set_all_trainable(layer, trainable):
+    """Sets `trainable` on `layer` and on every layer nested in it."""
+    layer.trainable = trainable
+    for sublayer in getattr(layer, "layers", []):
+        set_all_trainable(sublayer, trainable)
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -145,6 +157,12 @@ class DualGenerator(Trainer, keras.Model):
             3 and 4b); on MNIST the two are equal.
         temperature: float > 0, the distillation temperature.
         teacher_weights: optional list of `lambda_m`, one per teacher.
+        fine_tune_heads: bool; `True` gives each teacher's branch its own
+            trainable copy of the teacher's head (everything after block
+            `B`), trained with the last block's loss and copied into the
+            TargetNet. The paper keeps the teachers' heads as they are
+            (`False`, the default). The head's BatchNorm statistics, if any,
+            stay the teacher's.
         name: the model's name.
 
     Example:
@@ -172,6 +190,7 @@ class DualGenerator(Trainer, keras.Model):
         block_wise=True,
         temperature=1.0,
         teacher_weights=None,
+        fine_tune_heads=False,
         name="dual_generator",
         **kwargs,
     ):
@@ -223,6 +242,12 @@ class DualGenerator(Trainer, keras.Model):
                 f"numbers. Received: {teacher_weights}"
             )
         self.teacher_weights = teacher_weights
+        if not isinstance(fine_tune_heads, (bool, np.bool_)):
+            raise ValueError(
+                "`fine_tune_heads` must be True or False. Received: "
+                f"fine_tune_heads={fine_tune_heads!r}"
+            )
+        self.fine_tune_heads = bool(fine_tune_heads)
 
         # Teachers with at least one target label, and what their loss uses.
         self.active_teachers = sorted({g["teacher"] for g in self.output_tasks})
@@ -291,6 +316,15 @@ class DualGenerator(Trainer, keras.Model):
                     layer.set_weights(amalgam_gan.filters[m][level - 2].get_weights())
                 row.append(layer)
             self.filters.append(row)
+        # heads[m]: teacher m's trainable head copy (fine_tune_heads only).
+        # The list is assigned whole: Keras tracks the layers of a list
+        # attribute as assigned, not items set into it later.
+        heads = [None] * len(self.teachers)
+        if self.fine_tune_heads:
+            for m in self.active_teachers:
+                heads[m] = _copy_model(self.teachers[m].head, trainable=True)
+                heads[m].name = f"head_{m}_{self.teachers[m].name}"
+        self.heads = heads
         self.active_blocks = list(range(1, self.num_blocks + 1))
         self._compile_args = None
         self._set_loss_names()
@@ -320,7 +354,15 @@ class DualGenerator(Trainer, keras.Model):
     def teacher_branch(self, m, features, level):
         """`O_m(f_m^level(features))`: teacher `m`'s per-task probabilities."""
         filtered = self.filters[m][level - 2](features)
+        if self.heads[m] is not None and level == self.num_blocks + 1:
+            outputs = self.heads[m](filtered, training=False)
+            return self.teachers[m].to_probabilities(outputs)
         return self.teachers[m].from_level(filtered, level)
+
+    def branch_head(self, m):
+        """Teacher `m`'s head as this model uses it at level `B + 1`: its
+        fine-tuned copy, or the teacher's own."""
+        return self.heads[m] if self.heads[m] is not None else self.teachers[m].head
 
     def _loss_view(self, m, probabilities):
         items = []
@@ -473,6 +515,10 @@ class DualGenerator(Trainer, keras.Model):
             block.trainable = b in blocks
             for m in self.active_teachers:
                 self.filters[m][b - 1].trainable = b in blocks
+        # The heads learn from the last block's loss only.
+        for head in self.heads:
+            if head is not None:
+                set_all_trainable(head, self.num_blocks in blocks)
         self._set_loss_names()
         if self._compile_args is not None:
             self.compile(**self._compile_args)
@@ -544,6 +590,7 @@ class DualGenerator(Trainer, keras.Model):
             "block_wise": self.block_wise,
             "temperature": self.temperature,
             "teacher_weights": self.teacher_weights,
+            "fine_tune_heads": self.fine_tune_heads,
         }
 
     @classmethod

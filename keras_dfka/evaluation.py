@@ -20,6 +20,8 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+from keras_dfka.validation import check_int
+
 _BACKEND_DISTRIBUTIONS = {
     "tensorflow": ("tensorflow-cpu", "tensorflow"),
     "jax": ("jax",),
@@ -89,20 +91,6 @@ def _check_threshold(threshold):
             f"`threshold` must be a finite real number; received {threshold!r}"
         )
     return float(threshold)
-
-
-def check_int(value, name, minimum):
-    """Returns `value` as an int, or raises naming `name` if it is not an
-    integer (bools excluded) of at least `minimum`."""
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}; received {value!r}"
-        )
-    return int(value)
 
 
 def _per_column(function, *arrays):

@@ -94,7 +94,8 @@ class TargetNet(keras.Model):
 
         Returns:
             A `TargetNet` whose weights are copies of the dual's trunk and
-            filters and of the teachers' heads.
+            filters and of the teachers' heads (their fine-tuned copies with
+            `DualGenerator(fine_tune_heads=True)`).
         """
         from keras_dfka.dual_generator import DualGenerator
 
@@ -123,7 +124,7 @@ class TargetNet(keras.Model):
             head = keras.models.clone_model(teacher.head)
             head.name = f"branch_{teacher.name}_head"
             head_outputs = head(h)
-            head.set_weights(teacher.head.get_weights())
+            head.set_weights(dual.branch_head(m).get_weights())
             if not isinstance(head_outputs, (list, tuple)):
                 head_outputs = [head_outputs]
             for group in dual.output_tasks:

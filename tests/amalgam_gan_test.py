@@ -128,3 +128,17 @@ def test_without_intermediate_term_filters_are_frozen_and_fit_runs(tiny_teachers
     assert all(not f.trainable for row in gan.filters for f in row)
     history = gan.fit(keras_dfka.datasets.LatentNoise(4, 8, steps=2), verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_rejects_non_integer_sizes(tiny_teachers):
+    import pytest
+
+    for kwargs, name in (
+        (dict(latent_dim=0), "latent_dim"),
+        (dict(latent_dim=8.0), "latent_dim"),
+        (dict(latent_dim=True), "latent_dim"),
+        (dict(latent_dim=8, filter_reduction=2.5), "filter_reduction"),
+        (dict(latent_dim=8, filter_reduction=0), "filter_reduction"),
+    ):
+        with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1"):
+            keras_dfka.AmalgamGAN(list(tiny_teachers), **kwargs)

@@ -145,3 +145,58 @@ def test_config_round_trip(tiny_teachers):
     assert clone.stream_weights == (1.0, 0.5)
     assert clone.level_shapes == dual.level_shapes
     assert [w.shape for w in clone.weights] == [w.shape for w in dual.weights]
+
+
+def test_fine_tune_heads_trains_head_copies_that_the_target_net_keeps(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    teachers_before = [weights_of(t) for t in tiny_teachers]
+    dual = keras_dfka.DualGenerator(gan, TARGETS, fine_tune_heads=True)
+    dual.compile()
+    heads_before = []
+    for m in dual.active_teachers:
+        head = dual.heads[m]
+        assert head is dual.branch_head(m) and head.trainable_weights
+        # A copy of the teacher's head, not the teacher's head itself.
+        assert all_equal(weights_of(dual.teachers[m].head), weights_of(head))
+        assert not {id(v) for v in head.weights} & {
+            id(v) for v in dual.teachers[m].head.weights
+        }
+        heads_before.append(weights_of(head))
+    # Trained with the last block only: frozen while block 3 is not active.
+    dual.set_active_blocks([1, 2])
+    dual.fit(keras_dfka.datasets.LatentNoise(8, 16, steps=2), verbose=0)
+    for m, before in zip(dual.active_teachers, heads_before):
+        assert all_equal(before, weights_of(dual.heads[m]))
+    dual.set_active_blocks([1, 2, 3])
+    dual.fit(keras_dfka.datasets.LatentNoise(8, 16, steps=3), verbose=0)
+    for m, before in zip(dual.active_teachers, heads_before):
+        assert any_changed(before, weights_of(dual.heads[m]))
+    assert all(
+        all_equal(b, weights_of(t)) for b, t in zip(teachers_before, tiny_teachers)
+    )
+
+    target = keras_dfka.TargetNet.from_dual(dual)
+    for m in dual.active_teachers:
+        branch = target.get_layer(f"branch_{dual.teachers[m].name}_head")
+        assert all_equal(weights_of(dual.heads[m]), weights_of(branch))
+    images = gan.generate(6, seed=3)
+    np.testing.assert_allclose(
+        target.predict_labels(images),
+        keras.ops.convert_to_numpy(dual(images)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_heads_are_the_teachers_by_default(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    dual = keras_dfka.DualGenerator(gan, TARGETS)
+    assert dual.heads == [None, None]
+    for m in dual.active_teachers:
+        assert dual.branch_head(m) is dual.teachers[m].head
+    with pytest.raises(ValueError, match="`fine_tune_heads` must be True or False"):
+        keras_dfka.DualGenerator(gan, TARGETS, fine_tune_heads="yes")
+    config = keras_dfka.DualGenerator(gan, TARGETS, fine_tune_heads=True).get_config()
+    assert config["fine_tune_heads"] is True
+    clone = keras_dfka.DualGenerator.from_config(config)
+    assert all(clone.heads[m] is not None for m in clone.active_teachers)

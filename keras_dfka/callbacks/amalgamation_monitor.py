@@ -12,6 +12,7 @@ from keras import ops
 
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.dual_generator import DualGenerator
+from keras_dfka.validation import check_int
 from keras_dfka.visualization import save_image_grid
 
 SAMPLES_FILENAME = "samples_epoch_{epoch:04d}.png"
@@ -125,18 +126,6 @@ def histogram_value(tag, values, edges=HISTOGRAM_EDGES):
         bucket=[float(c) for c in counts],
     )
     return summary_pb2.Summary.Value(tag=tag, histo=histogram)
-
-
-def _check_positive_int(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or int(value) <= 0
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
-    return int(value)
 
 
 def _teacher_label_tags(teacher):
@@ -300,8 +289,8 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         self.log_dir = os.fspath(log_dir)
         self.amalgam_gan = amalgam_gan
         self.dual = dual
-        self.num_samples = _check_positive_int(num_samples, "num_samples")
-        self.every_n_epochs = _check_positive_int(every_n_epochs, "every_n_epochs")
+        self.num_samples = check_int(num_samples, "num_samples", 1)
+        self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", 1)
         self.declared_positive_rates = self._check_rates(declared_positive_rates)
         self.seed = int(seed)
         self._writer = None

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from PIL import Image
 
+from keras_dfka.validation import check_int
+
 _SPLITS = {"train": 0, "validation": 1, "test": 2}
 _ATTR_FILE = "list_attr_celeba.txt"
 _PARTITION_FILE = "list_eval_partition.txt"
@@ -242,15 +244,7 @@ class CelebA(keras.utils.PyDataset):
                 f"Received: split={split!r}"
             )
         self.image_size = _normalize_image_size(image_size)
-        if (
-            not isinstance(batch_size, (int, np.integer))
-            or isinstance(batch_size, bool)
-            or batch_size <= 0
-        ):
-            raise ValueError(
-                "`batch_size` must be a positive integer. "
-                f"Received: batch_size={batch_size!r}"
-            )
+        check_int(batch_size, "batch_size", 1)
         if max_images is not None and (
             not isinstance(max_images, (int, np.integer))
             or isinstance(max_images, bool)

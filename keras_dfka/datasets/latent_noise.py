@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from keras_dfka.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
 class LatentNoise(keras.utils.PyDataset):
@@ -32,19 +34,9 @@ class LatentNoise(keras.utils.PyDataset):
 
     def __init__(self, latent_dim, batch_size=64, steps=100, seed=0, **kwargs):
         super().__init__(**kwargs)
-        for arg_name, value in (
-            ("latent_dim", latent_dim),
-            ("batch_size", batch_size),
-            ("steps", steps),
-        ):
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(
-                    f"`{arg_name}` must be a positive integer. "
-                    f"Received: {arg_name}={value!r}"
-                )
-        self.latent_dim = int(latent_dim)
-        self.batch_size = int(batch_size)
-        self.steps = int(steps)
+        self.latent_dim = check_int(latent_dim, "latent_dim", 1)
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        self.steps = check_int(steps, "steps", 1)
         self.seed = int(seed)
         self._epoch = 0
 

@@ -7,6 +7,8 @@ of `(seed, index)`, so datasets are reproducible without any download.
 
 import numpy as np
 
+from keras_dfka.validation import check_int
+
 ATTRIBUTES = (
     "Smiling",
     "Mouth_Slightly_Open",
@@ -556,15 +558,7 @@ def _render(flags, u, noise, image_size, out=None):
 
 
 def _check_image_size(image_size):
-    if (
-        not isinstance(image_size, (int, np.integer))
-        or isinstance(image_size, bool)
-        or image_size < 8
-    ):
-        raise ValueError(
-            f"`image_size` must be an integer >= 8. Received: image_size={image_size!r}"
-        )
-    return int(image_size)
+    return check_int(image_size, "image_size", 8)
 
 
 def _draw_uniforms_and_noise(rng, image_size):
@@ -662,15 +656,7 @@ class ProceduralFaces:
     """
 
     def __init__(self, num_images=6000, image_size=64, seed=0):
-        if (
-            not isinstance(num_images, (int, np.integer))
-            or isinstance(num_images, bool)
-            or num_images <= 0
-        ):
-            raise ValueError(
-                "`num_images` must be a positive integer. "
-                f"Received: num_images={num_images!r}"
-            )
+        check_int(num_images, "num_images", 1)
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"`seed` must be an integer. Received: seed={seed!r}")
         self.num_images = int(num_images)

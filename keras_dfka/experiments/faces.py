@@ -19,6 +19,7 @@ from keras import ops
 
 import keras_dfka
 from keras_dfka import evaluation
+from keras_dfka.dual_generator import set_all_trainable
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import small_cnn
 from keras_dfka.visualization import save_image_grid
@@ -346,26 +347,23 @@ def teacher_soft_labels(teachers, target_labels, images, batch_size=256):
     )
 
 
-def _set_trainable(layer):
-    layer.trainable = True
-    for sublayer in getattr(layer, "layers", []):
-        _set_trainable(sublayer)
-
-
-def label_model(target_net):
+def label_model(target_net, teachers):
     """A copy of the TargetNet architecture for the reference students, with
     one `(batch, len(target_labels))` output.
 
     The trunk and the filters are re-initialized; every branch head starts
-    from the teacher's head weights (the information the data-free TargetNet
-    also starts from). Every layer is trainable: the copy of the TargetNet's
-    frozen heads would otherwise keep their fresh random weights.
+    from its teacher's own head weights (the information the data-free
+    TargetNet also starts from; not the TargetNet's, which
+    `DualGenerator(fine_tune_heads=True)` has trained on generated images).
+    Every layer is trainable: the copy of the TargetNet's frozen heads would
+    otherwise keep their fresh random weights.
     """
     copy = keras.models.clone_model(target_net)
+    heads = {f"branch_{t.name}_head": t.head for t in teachers}
     for layer in copy.layers:
-        _set_trainable(layer)
+        set_all_trainable(layer, True)
         if layer.name.startswith("branch_") and layer.name.endswith("_head"):
-            layer.set_weights(target_net.get_layer(layer.name).get_weights())
+            layer.set_weights(heads[layer.name].get_weights())
     outputs = copy.outputs
     names = copy.output_names
     by_name = dict(zip(names, outputs))
@@ -378,7 +376,7 @@ def label_model(target_net):
 
 
 def train_reference_student(
-    target_net, images, soft_labels, config, loss="binary_crossentropy"
+    target_net, teachers, images, soft_labels, config, loss="binary_crossentropy"
 ):
     """Trains the TargetNet architecture from scratch on `(images, soft labels)`.
 
@@ -386,7 +384,7 @@ def train_reference_student(
     of `config.batch_size`, rounded to whole epochs.
     """
     keras.utils.set_random_seed(config.seed + 7)
-    student = label_model(target_net)
+    student = label_model(target_net, teachers)
     student.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=loss,
@@ -428,6 +426,7 @@ def train_reference_students(
         t0 = time.time()
         students[name] = train_reference_student(
             target_net,
+            teachers,
             images,
             teacher_soft_labels(teachers, target_labels, images),
             config,

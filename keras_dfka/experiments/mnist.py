@@ -20,6 +20,7 @@ from keras_dfka import evaluation
 from keras_dfka.experiments import faces
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import lenet5
+from keras_dfka.validation import check_int
 
 DIGITS = [str(i) for i in range(10)]
 
@@ -135,7 +136,7 @@ def run(
     """
     t_start = time.time()
     if references:
-        evaluation.check_int(config.generated_samples, "generated_samples", 1)
+        check_int(config.generated_samples, "generated_samples", 1)
     os.makedirs(config.workdir, exist_ok=True)
     if splits is None:
         splits = load_mnist_splits(config)

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from keras_dfka.validation import check_int
+
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
 class FeatureFilter(keras.layers.Layer):
@@ -55,10 +57,7 @@ class FeatureFilter(keras.layers.Layer):
                 "`target_shape` must be (height, width, channels) or "
                 f"(channels,) with positive sizes. Received: {target_shape}"
             )
-        if int(reduction) <= 0:
-            raise ValueError(
-                f"`reduction` must be a positive integer. Received: {reduction}"
-            )
+        check_int(reduction, "reduction", 1)
         self.target_shape = target_shape
         self.reduction = int(reduction)
         self.gate = bool(gate)

@@ -223,7 +223,7 @@ def test_duplicate_attributes(celeba_dir):
     "kwargs, match",
     [
         (dict(split="training"), "`split` must be one of"),
-        (dict(batch_size=0), "`batch_size` must be a positive integer"),
+        (dict(batch_size=0), "`batch_size` must be an integer >= 1"),
         (dict(image_size=(8,)), "`image_size` must be"),
         (dict(crop=1.5), "`crop` must be"),
         (dict(max_images=0), "`max_images` must be"),

@@ -47,8 +47,9 @@ def test_roughly_standard_normal():
         (dict(latent_dim=8, batch_size=-1), "batch_size"),
         (dict(latent_dim=8, steps=1.5), "steps"),
         (dict(latent_dim="8"), "latent_dim"),
+        (dict(latent_dim=True), "latent_dim"),
     ],
 )
 def test_invalid_arguments(kwargs, name):
-    with pytest.raises(ValueError, match=f"`{name}` must be a positive integer"):
+    with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1"):
         LatentNoise(**kwargs)

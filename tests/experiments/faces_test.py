@@ -12,17 +12,25 @@ from keras_dfka.experiments import faces
 
 def test_label_model_starts_from_teacher_heads_and_trains_everything(tiny_teachers):
     gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=8)
-    dual = keras_dfka.DualGenerator(gan, ["blue", "is_bright", "green_most"])
+    dual = keras_dfka.DualGenerator(
+        gan, ["blue", "is_bright", "green_most"], fine_tune_heads=True
+    )
+    dual.compile()
+    dual.fit(keras_dfka.datasets.LatentNoise(8, 8, steps=2), verbose=0)
     target = keras_dfka.TargetNet.from_dual(dual)
-    student = faces.label_model(target)
+    student = faces.label_model(target, list(tiny_teachers))
 
     assert student.output.shape == (None, 3)
     heads = [layer for layer in student.layers if layer.name.endswith("_head")]
     assert len(heads) == 2
+    by_name = {f"branch_{t.name}_head": t for t in tiny_teachers}
     for head in heads:
-        # The teacher's weights, and trainable (the TargetNet's copy is frozen).
-        expected = weights_of(target.get_layer(head.name))
+        # The teacher's own weights, not the TargetNet's fine-tuned ones, and
+        # trainable (the TargetNet's copy is frozen).
+        expected = weights_of(by_name[head.name].head)
         assert all(np.array_equal(a, b) for a, b in zip(weights_of(head), expected))
+        tuned = weights_of(target.get_layer(head.name))
+        assert any(not np.array_equal(a, b) for a, b in zip(tuned, expected))
         assert head.trainable and len(head.trainable_weights) == len(head.weights)
     trunk = student.get_layer("trunk_block_1")
     assert trunk.trainable_weights

@@ -165,9 +165,11 @@ def test_bad_target_shape(target_shape):
         FeatureFilter(target_shape=target_shape)
 
 
-def test_bad_reduction():
-    with pytest.raises(ValueError, match="reduction"):
-        FeatureFilter(target_shape=(4, 4, 4), reduction=0)
+@pytest.mark.parametrize("reduction", [0, 2.5, True, "4"])
+def test_bad_reduction(reduction):
+    # 2.5 used to be truncated to 2 without a word.
+    with pytest.raises(ValueError, match="`reduction` must be an integer >= 1"):
+        FeatureFilter(target_shape=(4, 4, 4), reduction=reduction)
 
 
 def test_rank_mismatch_at_build():

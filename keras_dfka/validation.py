@@ -1,0 +1,33 @@
+"""Argument checks shared by the library's public entry points."""
+
+import numpy as np
+
+
+def check_int(value, name, minimum):
+    """Returns `value` as an int, or raises naming `name`.
+
+    Accepts Python and NumPy integers of at least `minimum`; rejects bools,
+    floats (even whole ones) and anything else, so that a wrong type is never
+    silently truncated.
+
+    Args:
+        value: the argument's value.
+        name: the argument's name, for the error message.
+        minimum: the smallest allowed value.
+
+    Returns:
+        `int(value)`.
+
+    Raises:
+        ValueError: `` `name` must be an integer >= minimum. Received:
+            name=value ``.
+    """
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+    ):
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)
