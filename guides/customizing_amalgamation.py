@@ -340,8 +340,10 @@ weights: only the trunk and the filters learn. `fine_tune_heads=True` gives
 each branch a trainable copy of its teacher's head, trained with the last
 block's loss and copied into the TargetNet; the teachers themselves stay
 frozen. On MNIST validation digits this lifted the student in 7 of 8 runs
-(4 teachers x 2 seeds, +0.04 top-1 on average); on CelebA faces it made no
-difference (`benchmarks/README.md`, section 4e).
+(4 teachers x 2 seeds, +0.04 top-1 on average); on held-out digits it
+lifted the hardest of three teachers by 0.09 and not the other two, and on
+CelebA faces it made no difference (`benchmarks/README.md`, section 4e).
+Try it when the student trails the teachers badly.
 """
 
 tuned = keras_dfka.DualGenerator(gan, TARGETS, fine_tune_heads=True)
