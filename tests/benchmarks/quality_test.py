@@ -24,7 +24,7 @@ def test_quality_quick(dataset, tmp_path):
         "--dual_steps=3",
         "--teacher_epochs=2",
         "--image_size=16",
-        "--rows=default,no_block_wise",
+        "--rows=default,no_block_wise,fine_tune_heads",
         f"--data_root={DATA}",
         f"--output={output}",
     ]
@@ -32,7 +32,13 @@ def test_quality_quick(dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
     rows = {row["row"] for row in report["table"]}
-    assert {"default", "no_block_wise", "data_student", "noise_student"} <= rows
+    assert {
+        "default",
+        "no_block_wise",
+        "fine_tune_heads",
+        "data_student",
+        "noise_student",
+    } <= rows
     metric = report["metric_for_gap"]
     for row in report["table"]:
         assert 0.0 <= row[metric] <= 1.0
