@@ -239,9 +239,8 @@ class AmalgamGAN(Trainer, keras.Model):
     ):
         super().__init__(name=name, **kwargs)
         teachers = validate_teachers(teachers)
-        check_int(latent_dim, "latent_dim", 1)
         self.teachers = teachers
-        self.latent_dim = int(latent_dim)
+        self.latent_dim = check_int(latent_dim, "latent_dim", 1)
         self.width_multiplier = float(width_multiplier)
         self.feature_widths = None if feature_widths is None else list(feature_widths)
         self.preset = preset

@@ -656,10 +656,9 @@ class ProceduralFaces:
     """
 
     def __init__(self, num_images=6000, image_size=64, seed=0):
-        check_int(num_images, "num_images", 1)
+        self.num_images = check_int(num_images, "num_images", 1)
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise ValueError(f"`seed` must be an integer. Received: seed={seed!r}")
-        self.num_images = int(num_images)
         self.image_size = _check_image_size(image_size)
         self.seed = int(seed)
         self._uniforms = None

@@ -57,9 +57,8 @@ class FeatureFilter(keras.layers.Layer):
                 "`target_shape` must be (height, width, channels) or "
                 f"(channels,) with positive sizes. Received: {target_shape}"
             )
-        check_int(reduction, "reduction", 1)
         self.target_shape = target_shape
-        self.reduction = int(reduction)
+        self.reduction = check_int(reduction, "reduction", 1)
         self.gate = bool(gate)
         channels = target_shape[-1]
         self.resize = None

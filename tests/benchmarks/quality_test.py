@@ -11,10 +11,14 @@ from conftest import shared_data_dir
 DATA = shared_data_dir()
 
 
-@pytest.mark.parametrize("dataset", ["mnist", "celeba"])
-def test_quality_quick(dataset, tmp_path):
+def _require_data(dataset):
     if not os.path.isdir(os.path.join(DATA, dataset)):
         pytest.skip(f"{os.path.join(DATA, dataset)} not found: no real data here")
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "celeba"])
+def test_quality_quick(dataset, tmp_path):
+    _require_data(dataset)
     output = tmp_path / "quality.json"
     args = [
         f"--dataset={dataset}",
@@ -107,8 +111,7 @@ def test_quality_rejects_conflicting_teacher_flags(args, message, tmp_path):
 
 
 def test_quality_rejects_a_missing_or_wrong_teacher(tmp_path):
-    if not os.path.isdir(os.path.join(DATA, "mnist")):
-        pytest.skip(f"{os.path.join(DATA, 'mnist')} not found: no real data here")
+    _require_data("mnist")
     import keras
 
     wrong = tmp_path / "wrong.keras"
