@@ -66,6 +66,7 @@ FLAGS = flags.FLAGS
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DAFL_CHUNK = 20
+BALANCED_SAMPLES = 32000
 # name -> (AmalgamGAN options, DualGenerator options, description)
 ROWS = {
     "default": ({}, {}, "our default (paper losses + BatchNorm prior + augment)"),
@@ -105,9 +106,32 @@ ROWS = {
         "trained end to end on the generated images alongside the generator "
         f"(alternating every {DAFL_CHUNK} steps)",
     ),
+    "balanced": (
+        {},
+        {},
+        f"default, dual generator on {BALANCED_SAMPLES} class-balanced latent "
+        "vectors (AmalgamGAN.balanced_latents; MNIST only)",
+    ),
+    "balanced_end_to_end": (
+        {},
+        {"block_wise": False, "fine_tune_heads": True},
+        "class-balanced latents, trunk trained end to end, trainable head "
+        "copies (plain distillation on balanced images; MNIST only)",
+    ),
 }
 # Rows whose two stages alternate in chunks of this many steps.
 ALTERNATE = {"dafl": DAFL_CHUNK}
+# Rows whose dual generator trains on this many class-balanced latent vectors
+# (a softmax teacher is needed: MNIST only).
+BALANCED = {"balanced": BALANCED_SAMPLES, "balanced_end_to_end": BALANCED_SAMPLES}
+
+
+def balanced_latents(row, config):
+    """The row's number of class-balanced latent vectors, or None (MNIST);
+    `--quick` uses as many as the generated student's images."""
+    if row not in BALANCED:
+        return None
+    return config.generated_samples if FLAGS.quick else BALANCED[row]
 
 
 def dual_steps():
@@ -290,6 +314,7 @@ def run_mnist(rows, seeds, workdir):
                 splits=splits,
                 references=index == 0,
                 alternate_steps=ALTERNATE.get(row),
+                balanced_latents=balanced_latents(row, config),
             )
             accuracy, per_class = out["top1_accuracy"], out["per_class_accuracy"]
             results.setdefault(row, []).append(
@@ -362,10 +387,18 @@ def main(argv):
     del argv
     if FLAGS.backend:
         os.environ["KERAS_BACKEND"] = FLAGS.backend
-    rows = FLAGS.rows or list(ROWS)
+    if FLAGS.rows:
+        rows = FLAGS.rows
+    else:
+        rows = [r for r in ROWS if FLAGS.dataset == "mnist" or r not in BALANCED]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise app.UsageError(f"--rows has unknown names {unknown}; known: {list(ROWS)}")
+    if FLAGS.dataset != "mnist" and any(r in BALANCED for r in rows):
+        raise app.UsageError(
+            f"--rows {[r for r in rows if r in BALANCED]} need a softmax teacher: "
+            "--dataset=mnist only (the CelebA teachers are multi-label)"
+        )
     for flag in ("seeds", "steps", "dual_steps", "teacher_epochs"):
         value = getattr(FLAGS, flag)
         if value is not None and value < 1:

@@ -1,5 +1,7 @@
 """`AmalgamGAN`: stage 1, the group-stack GAN with teachers as discriminators."""
 
+import warnings
+
 import keras
 import numpy as np
 from keras import ops
@@ -441,6 +443,87 @@ class AmalgamGAN(Trainer, keras.Model):
         if return_features:
             return merged[0], merged[1:]
         return merged[0]
+
+    def balanced_latents(
+        self, num_samples, task=None, pool_factor=4, seed=0, batch_size=256
+    ):
+        """Latent vectors whose images the teachers spread evenly over classes.
+
+        Stage 1 leaves some classes rare among the generated images (on MNIST
+        the 8s and 9s). This draws `pool_factor * num_samples` vectors from
+        `N(0, 1)`, labels each image with the arg-max of one softmax task of
+        the teachers, and keeps the same number of vectors of every class.
+        Feed the result to `DualGenerator.fit()` (an array: it is shuffled
+        every epoch) or to `generate(z=...)`. No data is needed: the labels
+        are the teachers' own predictions on generated images.
+
+        A class with fewer vectors in the pool than its share is drawn with
+        repetition; a class with none is left out (its share goes to the
+        others) with a warning that names it.
+
+        Args:
+            num_samples: int >= 1, how many vectors to return.
+            task: the name of a softmax task of the teachers; `None` picks the
+                only one (an error if there are several or none).
+            pool_factor: int >= 1, the pool is this many times `num_samples`.
+            seed: int, the seed of the drawn pool and of the selection.
+            batch_size: int >= 1, the batch size of the generator and teacher
+                calls.
+
+        Returns:
+            A float32 array `(num_samples, latent_dim)`, in random order.
+        """
+        num_samples = check_int(num_samples, "num_samples", 1)
+        pool_factor = check_int(pool_factor, "pool_factor", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        softmax = [
+            (t, index, k)
+            for t, teacher in enumerate(self.teachers)
+            for index, k in enumerate(teacher.tasks)
+            if k.activation == "softmax"
+        ]
+        names = [k.name for _, _, k in softmax]
+        if task is None:
+            if len(softmax) != 1:
+                raise ValueError(
+                    "`task` must name the softmax task to balance; the teachers "
+                    f"have {len(softmax)} softmax tasks: {names}. Received: task=None"
+                )
+            chosen = softmax[0]
+        elif task in names:
+            chosen = softmax[names.index(task)]
+        else:
+            raise ValueError(
+                f"`task` must be one of the teachers' softmax tasks {names}. "
+                f"Received: task={task!r}"
+            )
+        t, index, chosen_task = chosen
+        rng = np.random.default_rng(seed)
+        pool = rng.standard_normal((pool_factor * num_samples, self.latent_dim))
+        pool = pool.astype("float32")
+        classes = []
+        for start in range(0, len(pool), batch_size):
+            images = self.generator_outputs(pool[start : start + batch_size])[0]
+            probabilities = self.teachers[t].image_pass(images)[0][index]
+            classes.append(np.argmax(ops.convert_to_numpy(probabilities), axis=-1))
+        classes = np.concatenate(classes)
+        members = [np.flatnonzero(classes == c) for c in range(len(chosen_task.labels))]
+        present = [c for c, m in enumerate(members) if len(m)]
+        missing = [chosen_task.labels[c] for c, m in enumerate(members) if not len(m)]
+        if missing:
+            warnings.warn(
+                f"balanced_latents: no image of the {len(pool)} in the pool was "
+                f"classified as {missing} (task {chosen_task.name!r}); those "
+                "classes are left out. A larger `pool_factor` or a longer "
+                "stage 1 may find them.",
+                stacklevel=2,
+            )
+        chosen_indices = []
+        for rank, c in enumerate(present):
+            share = num_samples // len(present) + (rank < num_samples % len(present))
+            replace = len(members[c]) < share
+            chosen_indices.append(rng.choice(members[c], share, replace=replace))
+        return pool[rng.permutation(np.concatenate(chosen_indices))]
 
     def get_config(self):
         return {

@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 from conftest import all_equal
 from conftest import any_changed
 from conftest import weights_of
@@ -142,3 +143,82 @@ def test_rejects_non_integer_sizes(tiny_teachers):
     ):
         with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1"):
             keras_dfka.AmalgamGAN(list(tiny_teachers), **kwargs)
+
+
+def _bucket_teacher(monkeypatch, teacher, gan, pool, quantiles):
+    """Makes `teacher`'s softmax task ("dominant") one-hot in the bucket of
+    each image's mean brightness; the bucket edges are the `quantiles` of the
+    images of `pool`, so the classes' natural shares are known."""
+    means = gan.generate(z=pool).mean(axis=(1, 2, 3))
+    edges = np.quantile(means, quantiles)
+    image_pass = teacher.image_pass
+
+    def bucketed(images):
+        probabilities, features, bn_inputs = image_pass(images)
+        buckets = np.searchsorted(
+            edges, keras.ops.convert_to_numpy(images).mean(axis=(1, 2, 3))
+        )
+        dominant = np.eye(3, dtype="float32")[buckets]
+        return [probabilities[0], dominant], features, bn_inputs
+
+    monkeypatch.setattr(teacher, "image_pass", bucketed)
+
+
+def _dominant_counts(gan, teacher, z):
+    probabilities = teacher.image_pass(gan.generate(z=z))[0][1]
+    return np.bincount(np.argmax(probabilities, axis=-1), minlength=3).tolist()
+
+
+def test_balanced_latents_spread_the_softmax_classes_evenly(tiny_teachers, monkeypatch):
+    teacher_a, teacher_b = tiny_teachers
+    gan = keras_dfka.AmalgamGAN([teacher_a, teacher_b], latent_dim=8)
+    pool = np.random.default_rng(5).standard_normal((4 * 30, 8)).astype("float32")
+    _bucket_teacher(monkeypatch, teacher_b, gan, pool, [0.6, 0.85])
+    assert _dominant_counts(gan, teacher_b, pool) == [72, 30, 18]
+
+    # The only softmax task of the two teachers is picked without naming it.
+    z = gan.balanced_latents(30, pool_factor=4, seed=5)
+    assert z.shape == (30, 8) and z.dtype == np.float32
+    assert _dominant_counts(gan, teacher_b, z) == [10, 10, 10]
+    # Every vector comes from the seeded N(0, 1) pool, each at most once.
+    pool_rows = [row.tobytes() for row in pool]
+    assert all(row.tobytes() in pool_rows for row in z)
+    assert len({row.tobytes() for row in z}) == 30
+    np.testing.assert_array_equal(z, gan.balanced_latents(30, seed=5, task="dominant"))
+    assert not np.array_equal(z, gan.balanced_latents(30, seed=6))
+    # A pool too small for a class's share repeats that class's vectors
+    # (a pool of 60 has fewer than 20 of the rarer classes).
+    small = gan.balanced_latents(60, pool_factor=1, seed=7)
+    assert _dominant_counts(gan, teacher_b, small) == [20, 20, 20]
+    assert len({row.tobytes() for row in small}) < 60
+
+
+def test_balanced_latents_warn_about_a_class_no_image_reaches(
+    tiny_teachers, monkeypatch
+):
+    _, teacher_b = tiny_teachers
+    gan = keras_dfka.AmalgamGAN([teacher_b], latent_dim=8)
+    pool = np.random.default_rng(1).standard_normal((4 * 21, 8)).astype("float32")
+    # Edges above every image: all in class 0 but for the top 30% (class 1).
+    _bucket_teacher(monkeypatch, teacher_b, gan, pool, [0.7, 1.0])
+    with pytest.warns(UserWarning, match=r"classified as \['blue_most'\].*left out"):
+        z = gan.balanced_latents(21, seed=1)
+    # The missing class's share goes to the others: 11 + 10 (+ 0).
+    assert _dominant_counts(gan, teacher_b, z) == [11, 10, 0]
+
+
+def test_balanced_latents_reject_bad_arguments(tiny_teachers):
+    teacher_a, teacher_b = tiny_teachers
+    sigmoid_only = keras_dfka.AmalgamGAN([teacher_a], latent_dim=8)
+    with pytest.raises(ValueError, match=r"have 0 softmax tasks: \[\]"):
+        sigmoid_only.balanced_latents(10)
+    gan = keras_dfka.AmalgamGAN([teacher_a, teacher_b], latent_dim=8)
+    with pytest.raises(ValueError, match=r"softmax tasks \['dominant'\]. Received: "):
+        gan.balanced_latents(10, task="color")
+    for kwargs, name in (
+        ({"num_samples": 0}, "num_samples"),
+        ({"num_samples": 10, "pool_factor": 0}, "pool_factor"),
+        ({"num_samples": 10, "batch_size": 2.5}, "batch_size"),
+    ):
+        with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1"):
+            gan.balanced_latents(**kwargs)

@@ -22,6 +22,7 @@ from keras_dfka import evaluation
 from keras_dfka.dual_generator import set_all_trainable
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.validation import check_int
 from keras_dfka.visualization import save_image_grid
 
 DEFAULT_TEACHERS = {
@@ -228,6 +229,7 @@ def amalgamate(
     dual_options=None,
     callbacks=True,
     alternate_steps=None,
+    balanced_latents=None,
 ):
     """Step 2, data-free: AmalgamGAN, DualGenerator and TargetNet.from_dual.
 
@@ -243,6 +245,11 @@ def amalgamate(
             learns from the generator as it trains, its copy of the generator
             refreshed before each chunk) instead of running one after the
             other. Same total budget: `gan_steps` and `dual_steps`.
+        balanced_latents: optional int. If given, the dual generator trains
+            on this many latent vectors from `AmalgamGAN.balanced_latents`
+            (spread evenly over the classes of the teachers' one softmax
+            task), reshuffled every pass, for `dual_steps` steps, instead of
+            fresh noise. Not with `alternate_steps`.
 
     Returns:
         `(gan, dual, target_net, timings)`.
@@ -258,6 +265,15 @@ def amalgamate(
         **gan_options,
     )
     gan.compile()
+    if balanced_latents is not None:
+        balanced_latents = check_int(balanced_latents, "balanced_latents", 1)
+        if alternate_steps is not None:
+            raise ValueError(
+                "`balanced_latents` needs the trained generator, so it cannot be "
+                "combined with `alternate_steps`. Received: "
+                f"balanced_latents={balanced_latents}, "
+                f"alternate_steps={alternate_steps}"
+            )
     if alternate_steps is not None:
         return _amalgamate_alternately(
             gan, config, dual_options, int(alternate_steps), timings
@@ -282,15 +298,27 @@ def amalgamate(
         )
     dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
     dual.compile()
-    noise = keras_dfka.datasets.LatentNoise(
-        config.latent_dim,
-        config.batch_size,
-        steps=config.dual_steps,
-        seed=config.seed + 1,
-    )
+    t0 = time.time()
+    if balanced_latents is None:
+        noise = keras_dfka.datasets.LatentNoise(
+            config.latent_dim,
+            config.batch_size,
+            steps=config.dual_steps,
+            seed=config.seed + 1,
+        )
+        batching = {}
+    else:
+        noise = repeat_shuffled(
+            gan.balanced_latents(balanced_latents, seed=config.seed + 1),
+            config.dual_steps * config.batch_size,
+            seed=config.seed + 1,
+        )
+        batching = {"batch_size": config.batch_size, "shuffle": False}
+        timings["balanced_latents_s"] = time.time() - t0
     t0 = time.time()
     dual.fit(
         noise,
+        **batching,
         epochs=1,
         verbose=config.verbose,
         callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "dual_generator"))]
@@ -299,6 +327,15 @@ def amalgamate(
     )
     timings["dual_generator_s"] = time.time() - t0
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
+
+
+def repeat_shuffled(vectors, total, seed=0):
+    """`total` rows of `vectors`: whole passes, each in a new random order,
+    the last one cut short."""
+    rng = np.random.default_rng(seed)
+    passes = -(-int(total) // len(vectors))
+    orders = [rng.permutation(len(vectors)) for _ in range(passes)]
+    return vectors[np.concatenate(orders)[: int(total)]]
 
 
 def _amalgamate_alternately(gan, config, dual_options, chunk, timings):

@@ -113,6 +113,7 @@ def run(
     splits=None,
     references=True,
     alternate_steps=None,
+    balanced_latents=None,
 ):
     """Runs the experiment; returns a dict of accuracies and timings.
 
@@ -133,6 +134,9 @@ def run(
         references: bool, whether to train the data and noise students.
         alternate_steps: optional int, passed to `faces.amalgamate` (the
             two stages alternate in chunks of this many steps).
+        balanced_latents: optional int, passed to `faces.amalgamate` (the dual
+            generator trains on this many class-balanced latent vectors). The
+            generated student keeps plain `N(0, 1)` draws.
     """
     t_start = time.time()
     if references:
@@ -157,6 +161,7 @@ def run(
         dual_options,
         callbacks=False,
         alternate_steps=alternate_steps,
+        balanced_latents=balanced_latents,
     )
     x_train, _ = splits["train"]
     x_test, y_test = splits["test"]

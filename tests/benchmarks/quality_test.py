@@ -28,7 +28,8 @@ def test_quality_quick(dataset, tmp_path):
         "--dual_steps=3",
         "--teacher_epochs=2",
         "--image_size=16",
-        "--rows=default,no_block_wise,fine_tune_heads",
+        "--rows=default,no_block_wise,fine_tune_heads"
+        + (",balanced" if dataset == "mnist" else ""),
         f"--data_root={DATA}",
         f"--output={output}",
     ]
@@ -48,7 +49,8 @@ def test_quality_quick(dataset, tmp_path):
         assert 0.0 <= row[metric] <= 1.0
     assert "teachers" in rows
     if dataset == "mnist":
-        assert "generated_student" in rows
+        assert {"generated_student", "balanced"} <= rows
+        assert "class-balanced" in report["rows"]["balanced"]
         for row in report["table"]:
             assert len(row["per_class_accuracy"]) == 10, row["row"]
             assert all(0.0 <= v <= 1.0 for v in row["per_class_accuracy"])
@@ -100,6 +102,10 @@ def test_quality_rejects_bad_counts(flag, tmp_path):
         (
             ["--dataset=mnist", "--teacher=t.keras", "--teacher_epochs=2"],
             "have no effect with --teacher",
+        ),
+        (
+            ["--dataset=celeba", "--rows=default,balanced"],
+            "--rows ['balanced'] need a softmax teacher: --dataset=mnist only",
         ),
     ],
 )

@@ -88,6 +88,48 @@ def test_amalgamate_rejects_non_positive_chunks(tiny_teachers, tmp_path):
         )
 
 
+# A 6-step generator makes images of one class only: the warning is expected.
+@pytest.mark.filterwarnings("ignore:balanced_latents. no image")
+def test_amalgamate_on_balanced_latents_keeps_the_budget(tiny_teachers, tmp_path):
+    config = _tiny_config(tmp_path, dual_steps=5)
+    gan, dual, target, timings = faces.amalgamate(
+        list(tiny_teachers), config, callbacks=False, balanced_latents=12
+    )
+    assert int(dual.optimizer.iterations.numpy()) == 5
+    assert set(timings) == {"amalgam_gan_s", "balanced_latents_s", "dual_generator_s"}
+    assert target.predict_labels(gan.generate(4)).shape == (4, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"balanced_latents": 0}, "`balanced_latents` must be an integer >= 1"),
+        (
+            {"balanced_latents": 8, "alternate_steps": 2},
+            "cannot be combined with `alternate_steps`",
+        ),
+    ],
+)
+def test_amalgamate_rejects_bad_balanced_latents(
+    tiny_teachers, tmp_path, kwargs, message
+):
+    with pytest.raises(ValueError, match=message):
+        faces.amalgamate(
+            list(tiny_teachers), _tiny_config(tmp_path), callbacks=False, **kwargs
+        )
+
+
+def test_repeat_shuffled_makes_whole_passes_in_new_orders():
+    vectors = np.arange(10, dtype="float32")[:, None]
+    out = faces.repeat_shuffled(vectors, 25, seed=3)
+    assert out.shape == (25, 1)
+    first, second = out[:10, 0], out[10:20, 0]
+    assert sorted(first) == sorted(second) == list(range(10))
+    assert not np.array_equal(first, second)
+    assert len(set(out[20:, 0])) == 5
+    np.testing.assert_array_equal(out, faces.repeat_shuffled(vectors, 25, seed=3))
+
+
 def test_reference_students_train_one_model_per_image_set(tiny_teachers, tmp_path):
     config = _tiny_config(tmp_path, student_steps=3)
     gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=8)
