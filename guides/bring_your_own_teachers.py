@@ -2,8 +2,8 @@
 Title: Bring your own teachers
 Author: keras-dfka contributors
 Date created: 2026/11/25
-Last modified: 2026/11/25
-Description: Wrap your own Keras classifiers as teachers: block names, multi-task heads, softmax and sigmoid tasks, logits, input ranges and mixed widths.
+Last modified: 2026/11/26
+Description: Wrap your own Keras classifiers as teachers: block names, multi-task heads, softmax and sigmoid tasks, logits, input ranges, mixed widths and balanced classes.
 """
 
 """
@@ -307,6 +307,39 @@ print(np.round(target.predict_labels(x_test[:4]), 3))
 target.save(os.path.join(workdir, "target_net.keras"))
 
 """
+## Balancing the classes of a softmax task
+
+Stage 1 seldom makes every class of a softmax task equally often: on MNIST
+the teacher sees an 8 or a 9 in few generated images, and a student trained
+on fresh noise then sees few of them. `AmalgamGAN.balanced_latents()` draws a
+pool of latent vectors (`pool_factor` times as many as asked, 4 by default),
+labels each generated image with the arg-max of one softmax task of the
+teachers, and keeps the same number of every class (repeating a rare class's
+vectors if it has too few; warning about a class no image reaches). It needs
+no data. Pass the array to `DualGenerator.fit()` with a `batch_size`; it is
+shuffled every epoch. With several softmax tasks, name one with `task=`.
+On MNIST this was worth more than any other change we measured
+(`benchmarks/README.md`, section 4f).
+"""
+
+
+def hair_color_counts(z):
+    """How often the styler calls each hair color on the images of `z`."""
+    probabilities = styler_teacher(gan.generate(z=z))[0]
+    classes = np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1)
+    return np.bincount(classes, minlength=3).tolist()
+
+
+num_latents = 8 * size["batch_size"]
+plain = np.random.default_rng(2).standard_normal((num_latents, gan.latent_dim))
+balanced = gan.balanced_latents(num_latents, task="hair_color", seed=2)
+print("hair color (black, blond, other), plain noise:", hair_color_counts(plain))
+print("hair color (black, blond, other), balanced:   ", hair_color_counts(balanced))
+balanced_dual = keras_dfka.DualGenerator(gan, ["blond", "hair_color/black", "Smiling"])
+balanced_dual.compile()
+balanced_dual.fit(balanced, batch_size=size["batch_size"], epochs=1, verbose=2)
+
+"""
 ## A KerasCV backbone as a teacher (optional)
 
 A teacher built on a [KerasCV](https://keras.io/keras_cv/) backbone is a
@@ -361,5 +394,7 @@ else:
 - `from_logits=True` for logits outputs (per task with `Task(from_logits=)`).
 - `input_range=(low, high)` for models that expect another pixel range.
 - Teachers may differ in width and spatial size, not in the number of blocks.
+- `gan.balanced_latents(n, task=...)` evens out a softmax task's classes in
+  what the student sees.
 """
 print("Done. Outputs in", workdir)

@@ -444,6 +444,40 @@ class AmalgamGAN(Trainer, keras.Model):
             return merged[0], merged[1:]
         return merged[0]
 
+    def find_softmax_task(self, task=None):
+        """Finds a softmax task of the teachers by name.
+
+        Args:
+            task: a task name, or `None` for the only softmax task.
+
+        Returns:
+            `(teacher_index, task_index, Task)`.
+
+        Raises:
+            ValueError: if no softmax task has that name, or with `None`, if
+                the teachers have none or several.
+        """
+        softmax = [
+            (t, index, k)
+            for t, teacher in enumerate(self.teachers)
+            for index, k in enumerate(teacher.tasks)
+            if k.activation == "softmax"
+        ]
+        names = [k.name for _, _, k in softmax]
+        if task is None:
+            if len(softmax) != 1:
+                raise ValueError(
+                    "`task` must name the softmax task to balance; the teachers "
+                    f"have {len(softmax)} softmax tasks: {names}. Received: task=None"
+                )
+            return softmax[0]
+        if task not in names:
+            raise ValueError(
+                f"`task` must be one of the teachers' softmax tasks {names}. "
+                f"Received: task={task!r}"
+            )
+        return softmax[names.index(task)]
+
     def balanced_latents(
         self, num_samples, task=None, pool_factor=4, seed=0, batch_size=256
     ):
@@ -476,28 +510,7 @@ class AmalgamGAN(Trainer, keras.Model):
         num_samples = check_int(num_samples, "num_samples", 1)
         pool_factor = check_int(pool_factor, "pool_factor", 1)
         batch_size = check_int(batch_size, "batch_size", 1)
-        softmax = [
-            (t, index, k)
-            for t, teacher in enumerate(self.teachers)
-            for index, k in enumerate(teacher.tasks)
-            if k.activation == "softmax"
-        ]
-        names = [k.name for _, _, k in softmax]
-        if task is None:
-            if len(softmax) != 1:
-                raise ValueError(
-                    "`task` must name the softmax task to balance; the teachers "
-                    f"have {len(softmax)} softmax tasks: {names}. Received: task=None"
-                )
-            chosen = softmax[0]
-        elif task in names:
-            chosen = softmax[names.index(task)]
-        else:
-            raise ValueError(
-                f"`task` must be one of the teachers' softmax tasks {names}. "
-                f"Received: task={task!r}"
-            )
-        t, index, chosen_task = chosen
+        t, index, chosen_task = self.find_softmax_task(task)
         rng = np.random.default_rng(seed)
         pool = rng.standard_normal((pool_factor * num_samples, self.latent_dim))
         pool = pool.astype("float32")

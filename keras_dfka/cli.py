@@ -41,6 +41,8 @@ PROG = "keras-dfka"
 BACKENDS = ("tensorflow", "jax", "torch")
 _REEXEC_ENV = "KERAS_DFKA_CLI_REEXEC"
 _MODEL_SUFFIX = ".keras"
+# The default number of distinct class-balanced latent vectors (--balance-task).
+BALANCED_LATENTS = 32000
 
 
 class CommandError(ValueError):
@@ -354,6 +356,23 @@ def build_parser():
         default="default",
         help="loss preset of the GAN: 'default' adds the BatchNorm-statistics "
         "prior, 'paper' uses exactly the paper's losses (default: %(default)s)",
+    )
+    amalgamate.add_argument(
+        "--balance-task",
+        metavar="TASK",
+        default=None,
+        help="train the student on latent vectors whose generated images the "
+        "teachers spread evenly over the classes of this softmax task "
+        "(AmalgamGAN.balanced_latents) instead of plain noise",
+    )
+    amalgamate.add_argument(
+        "--balanced-latents",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="with --balance-task: how many distinct vectors, repeated for "
+        f"--steps steps (default: {BALANCED_LATENTS} or steps x batch size, "
+        "whichever is smaller)",
     )
     amalgamate.add_argument("--seed", type=int, default=0, help="(default: 0)")
     amalgamate.add_argument(
@@ -801,6 +820,16 @@ def run_amalgamate(args):
         preset=args.preset,
         seed=args.seed,
     )
+    if args.balanced_latents is not None and args.balance_task is None:
+        raise CommandError(
+            "argument --balanced-latents: only with --balance-task (the softmax "
+            f"task to balance). Received: --balanced-latents={args.balanced_latents}"
+        )
+    if args.balance_task is not None:
+        try:
+            gan.find_softmax_task(args.balance_task)
+        except ValueError as error:
+            raise CommandError(f"argument --balance-task: {error}") from None
     gan.compile()
     t0 = time.time()
     gan_history = gan.fit(
@@ -814,13 +843,23 @@ def run_amalgamate(args):
     dual = keras_dfka.DualGenerator(gan, args.target_labels)
     dual.compile()
     t0 = time.time()
-    dual_history = dual.fit(
-        keras_dfka.datasets.LatentNoise(
+    balanced = None
+    if args.balance_task is None:
+        latents = keras_dfka.datasets.LatentNoise(
             args.latent_dim, args.batch_size, steps=args.steps, seed=args.seed + 1
-        ),
-        epochs=1,
-        verbose=args.verbose,
-    )
+        )
+        batching = {}
+    else:
+        balanced = args.balanced_latents or min(
+            BALANCED_LATENTS, args.steps * args.batch_size
+        )
+        latents = keras_dfka.datasets.repeat_shuffled(
+            gan.balanced_latents(balanced, task=args.balance_task, seed=args.seed + 1),
+            args.steps * args.batch_size,
+            seed=args.seed + 1,
+        )
+        batching = {"batch_size": args.batch_size, "shuffle": False}
+    dual_history = dual.fit(latents, **batching, epochs=1, verbose=args.verbose)
     dual_seconds = time.time() - t0
     target = keras_dfka.TargetNet.from_dual(dual)
     agreement = dual.agreement(num_samples=args.agreement_samples, seed=args.seed)
@@ -853,6 +892,8 @@ def run_amalgamate(args):
         "latent_dim": args.latent_dim,
         "width_multiplier": args.width_multiplier,
         "preset": args.preset,
+        "balance_task": args.balance_task,
+        "balanced_latents": balanced,
         "seed": args.seed,
         "final_losses": {
             "amalgam_gan": _last_values(gan_history),

@@ -177,6 +177,16 @@ class DualGenerator(Trainer, keras.Model):
     target = keras_dfka.TargetNet.from_dual(dual)
     ```
 
+    `fit()` takes any latent vectors. With a softmax teacher, vectors whose
+    images the teacher spreads evenly over its classes
+    (`AmalgamGAN.balanced_latents`) teach the rare classes better than plain
+    noise (benchmarks/README.md, section 4f):
+
+    ```python
+    z = gan.balanced_latents(32000)
+    dual.fit(z, batch_size=64, epochs=5)
+    ```
+
     Reference:
         Ye et al., "Data-Free Knowledge Amalgamation via Group-Stack
         Dual-GAN", CVPR 2020, Sec. 3.2.

@@ -123,6 +123,7 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert "loss" in summary["final_losses"]["dual_generator"]
     assert summary["parameters"]["target_net"] > 0
     assert 0.0 <= summary["agreement"]["label_agreement"] <= 1.0
+    assert summary["balance_task"] is None and summary["balanced_latents"] is None
     target = keras.saving.load_model(target_path)
     assert isinstance(target, keras_dfka.TargetNet)
     assert target.target_labels == TARGET_LABELS
@@ -144,6 +145,47 @@ def test_amalgamate_refuses_to_overwrite(amalgamated, teachers, capsys):
     assert main(amalgamate_args(teachers, other)) == 2
     assert "other.json" in capsys.readouterr().err
     assert not os.path.exists(other)
+
+
+# Two steps of an untrained generator may leave a class out: that warning is
+# expected here.
+@pytest.mark.filterwarnings("ignore:balanced_latents. no image")
+def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
+    output = tmp_path / "balanced.keras"
+    args = amalgamate_args(teachers, output) + ["--balance-task", "age"]
+    assert main(args) == 0
+    with open(output_paths(str(output))[2]) as f:
+        summary = json.load(f)
+    # 2 steps of batch 4: 8 distinct vectors, below the 32,000 cap.
+    assert summary["balance_task"] == "age" and summary["balanced_latents"] == 8
+    assert summary["steps"]["dual_generator"] == 2
+    output = tmp_path / "balanced_n.keras"
+    args += ["--balanced-latents", "3"]
+    assert main(amalgamate_args(teachers, output) + args[-4:]) == 0
+    with open(output_paths(str(output))[2]) as f:
+        assert json.load(f)["balanced_latents"] == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--balance-task", "expr"],
+            "argument --balance-task: `task` must be one of the teachers' "
+            "softmax tasks ['age']. Received: task='expr'",
+        ),
+        (
+            ["--balanced-latents", "10"],
+            "argument --balanced-latents: only with --balance-task",
+        ),
+        (["--balance-task", "age", "--balanced-latents", "0"], "--balanced-latents"),
+    ],
+)
+def test_amalgamate_rejects_bad_balancing(teachers, tmp_path, capsys, extra, message):
+    output = tmp_path / "target.keras"
+    assert main(amalgamate_args(teachers, output) + extra) == 2
+    assert message in capsys.readouterr().err
+    assert not os.path.exists(output)
 
 
 def test_sample_writes_png_grid(amalgamated, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""A `PyDataset` of latent noise batches for data-free training."""
+"""Latent noise for data-free training: a `PyDataset` of fresh batches, and
+fixed sets of vectors repeated for a number of steps."""
 
 import keras
 import numpy as np
@@ -63,3 +64,29 @@ class LatentNoise(keras.utils.PyDataset):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def repeat_shuffled(vectors, total, seed=0):
+    """`total` rows of `vectors`: whole passes over them, each in a new random
+    order, the last one cut short.
+
+    Use it to train for an exact number of steps on a fixed set of latent
+    vectors, e.g. `AmalgamGAN.balanced_latents()`:
+    `dual.fit(repeat_shuffled(z, steps * batch_size), batch_size=batch_size,
+    shuffle=False)`.
+
+    Args:
+        vectors: an array `(n, ...)`, n >= 1.
+        total: int >= 1, the number of rows to return.
+        seed: int, the seed of the orders.
+    """
+    total = check_int(total, "total", 1)
+    vectors = np.asarray(vectors)
+    if vectors.ndim < 1 or len(vectors) == 0:
+        raise ValueError(
+            f"`vectors` must have at least one row. Received shape {vectors.shape}"
+        )
+    rng = np.random.default_rng(seed)
+    passes = -(-total // len(vectors))
+    orders = [rng.permutation(len(vectors)) for _ in range(passes)]
+    return vectors[np.concatenate(orders)[:total]]

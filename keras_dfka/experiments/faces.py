@@ -308,7 +308,7 @@ def amalgamate(
         )
         batching = {}
     else:
-        noise = repeat_shuffled(
+        noise = keras_dfka.datasets.repeat_shuffled(
             gan.balanced_latents(balanced_latents, seed=config.seed + 1),
             config.dual_steps * config.batch_size,
             seed=config.seed + 1,
@@ -327,15 +327,6 @@ def amalgamate(
     )
     timings["dual_generator_s"] = time.time() - t0
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
-
-
-def repeat_shuffled(vectors, total, seed=0):
-    """`total` rows of `vectors`: whole passes, each in a new random order,
-    the last one cut short."""
-    rng = np.random.default_rng(seed)
-    passes = -(-int(total) // len(vectors))
-    orders = [rng.permutation(len(vectors)) for _ in range(passes)]
-    return vectors[np.concatenate(orders)[: int(total)]]
 
 
 def _amalgamate_alternately(gan, config, dual_options, chunk, timings):

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+import keras_dfka
 from keras_dfka.datasets import LatentNoise
 
 
@@ -53,3 +54,32 @@ def test_roughly_standard_normal():
 def test_invalid_arguments(kwargs, name):
     with pytest.raises(ValueError, match=f"`{name}` must be an integer >= 1"):
         LatentNoise(**kwargs)
+
+
+def test_repeat_shuffled_makes_whole_passes_in_new_orders():
+    vectors = np.arange(10, dtype="float32")[:, None]
+    out = keras_dfka.datasets.repeat_shuffled(vectors, 25, seed=3)
+    assert out.shape == (25, 1)
+    first, second = out[:10, 0], out[10:20, 0]
+    assert sorted(first) == sorted(second) == list(range(10))
+    assert not np.array_equal(first, second)
+    assert len(set(out[20:, 0])) == 5
+    np.testing.assert_array_equal(
+        out, keras_dfka.datasets.repeat_shuffled(vectors, 25, seed=3)
+    )
+
+
+@pytest.mark.parametrize(
+    "vectors, total, message",
+    [
+        (np.zeros((3, 2)), 0, "`total` must be an integer >= 1"),
+        (
+            np.zeros((0, 2)),
+            4,
+            r"`vectors` must have at least one row. Received shape \(0, 2\)",
+        ),
+    ],
+)
+def test_repeat_shuffled_rejects_bad_arguments(vectors, total, message):
+    with pytest.raises(ValueError, match=message):
+        keras_dfka.datasets.repeat_shuffled(vectors, total)

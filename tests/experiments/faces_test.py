@@ -119,17 +119,6 @@ def test_amalgamate_rejects_bad_balanced_latents(
         )
 
 
-def test_repeat_shuffled_makes_whole_passes_in_new_orders():
-    vectors = np.arange(10, dtype="float32")[:, None]
-    out = faces.repeat_shuffled(vectors, 25, seed=3)
-    assert out.shape == (25, 1)
-    first, second = out[:10, 0], out[10:20, 0]
-    assert sorted(first) == sorted(second) == list(range(10))
-    assert not np.array_equal(first, second)
-    assert len(set(out[20:, 0])) == 5
-    np.testing.assert_array_equal(out, faces.repeat_shuffled(vectors, 25, seed=3))
-
-
 def test_reference_students_train_one_model_per_image_set(tiny_teachers, tmp_path):
     config = _tiny_config(tmp_path, student_steps=3)
     gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=8)
