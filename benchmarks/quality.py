@@ -12,7 +12,9 @@ rows never see an image. Scores are on the held-out split (CelebA test
 partition; MNIST digits after the teacher's part) and nothing is selected on
 it. On MNIST the references also hold the generated student: plain
 distillation of the TargetNet architecture on a fixed set of the first row's
-generated images (the dual generator's job, done the ordinary way). Results
+generated images (the dual generator's job, done the ordinary way), and two
+MNIST-only rows train the student on class-balanced latent vectors
+(`AmalgamGAN.balanced_latents`; they need a softmax teacher). Results
 go to benchmarks/results/ as JSON, with a Markdown table printed
 for benchmarks/README.md; the work files (the CelebA teachers, the MNIST
 teacher) go to `work_<output name>/` beside the JSON.
