@@ -319,7 +319,9 @@ vectors if it has too few; warning about a class no image reaches). It needs
 no data. Pass the array to `DualGenerator.fit()` with a `batch_size`; it is
 shuffled every epoch. With several softmax tasks, name one with `task=`.
 On MNIST this was worth more than any other change we measured
-(`benchmarks/README.md`, section 4f).
+(`benchmarks/README.md`, section 4f). Here, after a short stage 1, the styler
+may call no generated face black-haired: the warning says so, and the
+vectors are shared between the classes it does see.
 """
 
 
