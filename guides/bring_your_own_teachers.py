@@ -317,7 +317,9 @@ labels each generated image with the arg-max of one softmax task of the
 teachers, and keeps the same number of every class (repeating a rare class's
 vectors if it has too few; warning about a class no image reaches). It needs
 no data. Pass the array to `DualGenerator.fit()` with a `batch_size`; it is
-shuffled every epoch. With several softmax tasks, name one with `task=`.
+shuffled every epoch. For an exact number of steps instead of whole epochs,
+wrap it in `keras_dfka.datasets.LatentSet(z, batch_size, steps)`, which
+reshuffles it on every pass. With several softmax tasks, name one with `task=`.
 On MNIST this was worth more than any other change we measured
 (`benchmarks/README.md`, section 4f). Here, after a short stage 1, the styler
 may call no generated face black-haired: the warning says so, and the

@@ -848,18 +848,17 @@ def run_amalgamate(args):
         latents = keras_dfka.datasets.LatentNoise(
             args.latent_dim, args.batch_size, steps=args.steps, seed=args.seed + 1
         )
-        batching = {}
     else:
         balanced = args.balanced_latents or min(
             BALANCED_LATENTS, args.steps * args.batch_size
         )
-        latents = keras_dfka.datasets.repeat_shuffled(
+        latents = keras_dfka.datasets.LatentSet(
             gan.balanced_latents(balanced, task=args.balance_task, seed=args.seed + 1),
-            args.steps * args.batch_size,
+            args.batch_size,
+            steps=args.steps,
             seed=args.seed + 1,
         )
-        batching = {"batch_size": args.batch_size, "shuffle": False}
-    dual_history = dual.fit(latents, **batching, epochs=1, verbose=args.verbose)
+    dual_history = dual.fit(latents, epochs=1, verbose=args.verbose)
     dual_seconds = time.time() - t0
     target = keras_dfka.TargetNet.from_dual(dual)
     agreement = dual.agreement(num_samples=args.agreement_samples, seed=args.seed)

@@ -185,6 +185,8 @@ class DualGenerator(Trainer, keras.Model):
     ```python
     z = gan.balanced_latents(32000)
     dual.fit(z, batch_size=64, epochs=5)
+    # or an exact number of steps, reshuffled on every pass:
+    dual.fit(keras_dfka.datasets.LatentSet(z, batch_size=64, steps=2400))
     ```
 
     Reference:

@@ -1,5 +1,7 @@
-"""Latent noise for data-free training: a `PyDataset` of fresh batches, and
-fixed sets of vectors repeated for a number of steps."""
+"""Latent vectors for data-free training: `PyDataset`s of fresh batches
+(`LatentNoise`) and of a fixed set, reshuffled on every pass (`LatentSet`)."""
+
+import threading
 
 import keras
 import numpy as np
@@ -66,27 +68,75 @@ class LatentNoise(keras.utils.PyDataset):
         return cls(**config)
 
 
-def repeat_shuffled(vectors, total, seed=0):
-    """`total` rows of `vectors`: whole passes over them, each in a new random
-    order, the last one cut short.
+class LatentSet(keras.utils.PyDataset):
+    """Batches of a fixed set of latent vectors, reshuffled on every pass.
 
-    Use it to train for an exact number of steps on a fixed set of latent
-    vectors, e.g. `AmalgamGAN.balanced_latents()`:
-    `dual.fit(repeat_shuffled(z, steps * batch_size), batch_size=batch_size,
-    shuffle=False)`.
+    Where `LatentNoise` draws fresh vectors for every batch, this dataset
+    serves the rows of `vectors` (for example `AmalgamGAN.balanced_latents()`)
+    as one stream: a whole pass over them in a random order, then another
+    pass in a new order, and so on, cut into batches of `batch_size` rows
+    (a batch may straddle two passes, so every batch is full). Each epoch
+    serves `steps` batches and the next epoch goes on where it stopped. The
+    orders are a pure function of `seed`.
 
     Args:
-        vectors: an array `(n, ...)`, n >= 1.
-        total: int >= 1, the number of rows to return.
+        vectors: an array `(n, latent_dim)` with n >= 1.
+        batch_size: int > 0, the number of vectors per batch.
+        steps: int > 0, the number of batches per epoch (`len(dataset)`);
+            default `max(1, n // batch_size)`, about one pass.
         seed: int, the seed of the orders.
+        **kwargs: passed to `keras.utils.PyDataset` (`workers`,
+            `use_multiprocessing`, `max_queue_size`).
+
+    Example:
+
+    ```python
+    z = gan.balanced_latents(32000)
+    dual.fit(keras_dfka.datasets.LatentSet(z, batch_size=64, steps=2400))
+    ```
     """
-    total = check_int(total, "total", 1)
-    vectors = np.asarray(vectors)
-    if vectors.ndim < 1 or len(vectors) == 0:
-        raise ValueError(
-            f"`vectors` must have at least one row. Received shape {vectors.shape}"
-        )
-    rng = np.random.default_rng(seed)
-    passes = -(-total // len(vectors))
-    orders = [rng.permutation(len(vectors)) for _ in range(passes)]
-    return vectors[np.concatenate(orders)[:total]]
+
+    def __init__(self, vectors, batch_size=64, steps=None, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2 or len(vectors) == 0:
+            raise ValueError(
+                "`vectors` must be a 2-D array (n, latent_dim) with n >= 1. "
+                f"Received shape {vectors.shape}"
+            )
+        self.vectors = vectors.astype("float32", copy=False)
+        self.latent_dim = vectors.shape[1]
+        self.batch_size = check_int(batch_size, "batch_size", 1)
+        if steps is None:
+            steps = max(1, len(vectors) // self.batch_size)
+        self.steps = check_int(steps, "steps", 1)
+        self.seed = int(seed)
+        self._epoch = 0
+        self._rng = np.random.default_rng(self.seed)
+        self._orders = []
+        self._lock = threading.Lock()
+
+    def __len__(self):
+        return self.steps
+
+    def _order(self, p):
+        # Pass p's order; the orders come from one generator, in pass order.
+        with self._lock:
+            while len(self._orders) <= p:
+                self._orders.append(self._rng.permutation(len(self.vectors)))
+            return self._orders[p]
+
+    def __getitem__(self, index):
+        if index < 0 or index >= self.steps:
+            raise IndexError(f"Batch index {index} out of range [0, {self.steps}).")
+        n = len(self.vectors)
+        start = (self._epoch * self.steps + int(index)) * self.batch_size
+        positions = np.arange(start, start + self.batch_size)
+        rows = np.empty(self.batch_size, dtype="int64")
+        for p in np.unique(positions // n):
+            here = positions // n == p
+            rows[here] = self._order(int(p))[positions[here] % n]
+        return self.vectors[rows]
+
+    def on_epoch_end(self):
+        self._epoch += 1

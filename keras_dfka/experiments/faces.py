@@ -306,19 +306,17 @@ def amalgamate(
             steps=config.dual_steps,
             seed=config.seed + 1,
         )
-        batching = {}
     else:
-        noise = keras_dfka.datasets.repeat_shuffled(
+        noise = keras_dfka.datasets.LatentSet(
             gan.balanced_latents(balanced_latents, seed=config.seed + 1),
-            config.dual_steps * config.batch_size,
+            config.batch_size,
+            steps=config.dual_steps,
             seed=config.seed + 1,
         )
-        batching = {"batch_size": config.batch_size, "shuffle": False}
         timings["balanced_latents_s"] = time.time() - t0
     t0 = time.time()
     dual.fit(
         noise,
-        **batching,
         epochs=1,
         verbose=config.verbose,
         callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "dual_generator"))]

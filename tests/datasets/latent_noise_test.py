@@ -1,8 +1,9 @@
+import keras
 import numpy as np
 import pytest
 
-import keras_dfka
 from keras_dfka.datasets import LatentNoise
+from keras_dfka.datasets import LatentSet
 
 
 def test_shape_dtype_and_length():
@@ -56,30 +57,64 @@ def test_invalid_arguments(kwargs, name):
         LatentNoise(**kwargs)
 
 
-def test_repeat_shuffled_makes_whole_passes_in_new_orders():
+def test_latent_set_makes_whole_passes_in_new_orders():
     vectors = np.arange(10, dtype="float32")[:, None]
-    out = keras_dfka.datasets.repeat_shuffled(vectors, 25, seed=3)
-    assert out.shape == (25, 1)
-    first, second = out[:10, 0], out[10:20, 0]
-    assert sorted(first) == sorted(second) == list(range(10))
-    assert not np.array_equal(first, second)
-    assert len(set(out[20:, 0])) == 5
+    data = LatentSet(vectors, batch_size=5, steps=3, seed=3)
+    assert len(data) == 3
+    assert data[0].shape == (5, 1) and data[0].dtype == np.float32
+    first = np.concatenate([data[0], data[1]])[:, 0]
+    assert sorted(first) == list(range(10))
+    assert not np.array_equal(first, vectors[:, 0])
+    with pytest.raises(IndexError):
+        data[3]
+    # The next epoch goes on where the last one stopped, in the same stream.
+    data.on_epoch_end()
+    stream = np.concatenate([LatentSet(vectors, 5, 6, seed=3)[i] for i in range(6)])
+    np.testing.assert_array_equal(stream[:10, 0], first)
     np.testing.assert_array_equal(
-        out, keras_dfka.datasets.repeat_shuffled(vectors, 25, seed=3)
+        np.concatenate([data[0], data[1], data[2]]), stream[15:]
     )
+    assert sorted(stream[10:20, 0]) == list(range(10))
+    assert not np.array_equal(stream[:10], stream[10:20])
+
+
+def test_latent_set_batches_straddle_passes_and_are_seeded():
+    vectors = np.arange(6, dtype="float64")[:, None]
+    data = LatentSet(vectors, batch_size=4, steps=3, seed=0)
+    stream = np.concatenate([data[i] for i in range(3)])[:, 0]
+    assert stream.dtype == np.float32
+    assert sorted(stream[:6]) == sorted(stream[6:12]) == list(range(6))
+    np.testing.assert_array_equal(
+        stream,
+        np.concatenate([LatentSet(vectors, 4, 3, seed=0)[i] for i in range(3)])[:, 0],
+    )
+    other = np.concatenate([LatentSet(vectors, 4, 3, seed=1)[i] for i in range(3)])
+    assert not np.array_equal(stream, other[:, 0])
+    # One pass by default, in whole batches.
+    assert len(LatentSet(np.zeros((130, 2)), batch_size=64)) == 2
+    assert len(LatentSet(np.zeros((3, 2)), batch_size=64)) == 1
+
+
+def test_latent_set_feeds_keras():
+    vectors = np.random.default_rng(0).standard_normal((50, 3)).astype("float32")
+    data = LatentSet(vectors, batch_size=8, steps=5, seed=2)
+    expected = np.concatenate([LatentSet(vectors, 8, 5, seed=2)[i] for i in range(5)])
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
+    np.testing.assert_allclose(model.predict(data, verbose=0), expected)
 
 
 @pytest.mark.parametrize(
-    "vectors, total, message",
+    "kwargs, message",
     [
-        (np.zeros((3, 2)), 0, "`total` must be an integer >= 1"),
+        (dict(vectors=np.zeros((0, 2))), r"`vectors` must be a 2-D array .* \(0, 2\)"),
+        (dict(vectors=np.zeros(4)), r"`vectors` must be a 2-D array .* \(4,\)"),
         (
-            np.zeros((0, 2)),
-            4,
-            r"`vectors` must have at least one row. Received shape \(0, 2\)",
+            dict(vectors=np.zeros((3, 2)), batch_size=0),
+            "`batch_size` must be an integer >= 1",
         ),
+        (dict(vectors=np.zeros((3, 2)), steps=2.5), "`steps` must be an integer >= 1"),
     ],
 )
-def test_repeat_shuffled_rejects_bad_arguments(vectors, total, message):
+def test_latent_set_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        keras_dfka.datasets.repeat_shuffled(vectors, total)
+        LatentSet(**kwargs)
