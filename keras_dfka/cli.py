@@ -374,6 +374,18 @@ def build_parser():
         f"--steps steps (default: {BALANCED_LATENTS} or steps x batch size, "
         "whichever is smaller)",
     )
+    amalgamate.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="train the student's trunk end to end on images, one loss on its "
+        "last block (DualGenerator(block_wise=False)), instead of block by block",
+    )
+    amalgamate.add_argument(
+        "--fine-tune-heads",
+        action="store_true",
+        help="give each teacher's branch a trainable copy of the teacher's head "
+        "(DualGenerator(fine_tune_heads=True)) instead of the frozen head",
+    )
     amalgamate.add_argument("--seed", type=int, default=0, help="(default: 0)")
     amalgamate.add_argument(
         "--agreement-samples",
@@ -840,7 +852,12 @@ def run_amalgamate(args):
         verbose=args.verbose,
     )
     gan_seconds = time.time() - t0
-    dual = keras_dfka.DualGenerator(gan, args.target_labels)
+    dual = keras_dfka.DualGenerator(
+        gan,
+        args.target_labels,
+        block_wise=not args.end_to_end,
+        fine_tune_heads=args.fine_tune_heads,
+    )
     dual.compile()
     t0 = time.time()
     balanced = None
@@ -893,6 +910,8 @@ def run_amalgamate(args):
         "preset": args.preset,
         "balance_task": args.balance_task,
         "balanced_latents": balanced,
+        "block_wise": dual.block_wise,
+        "fine_tune_heads": dual.fine_tune_heads,
         "seed": args.seed,
         "final_losses": {
             "amalgam_gan": _last_values(gan_history),

@@ -124,6 +124,7 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert summary["parameters"]["target_net"] > 0
     assert 0.0 <= summary["agreement"]["label_agreement"] <= 1.0
     assert summary["balance_task"] is None and summary["balanced_latents"] is None
+    assert summary["block_wise"] is True and summary["fine_tune_heads"] is False
     target = keras.saving.load_model(target_path)
     assert isinstance(target, keras_dfka.TargetNet)
     assert target.target_labels == TARGET_LABELS
@@ -159,11 +160,31 @@ def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
     # 2 steps of batch 4: 8 distinct vectors, below the 32,000 cap.
     assert summary["balance_task"] == "age" and summary["balanced_latents"] == 8
     assert summary["steps"]["dual_generator"] == 2
+    assert summary["block_wise"] is True
     output = tmp_path / "balanced_n.keras"
     args += ["--balanced-latents", "3"]
     assert main(amalgamate_args(teachers, output) + args[-4:]) == 0
     with open(output_paths(str(output))[2]) as f:
         assert json.load(f)["balanced_latents"] == 3
+
+
+def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
+    output = tmp_path / "end_to_end.keras"
+    extra = ["--end-to-end", "--fine-tune-heads"]
+    assert main(amalgamate_args(teachers, output) + extra) == 0
+    with open(output_paths(str(output))[2]) as f:
+        summary = json.load(f)
+    assert summary["block_wise"] is False and summary["fine_tune_heads"] is True
+    assert set(summary["final_losses"]["dual_generator"]) >= {"loss"}
+    assert not any(
+        name.startswith("block_") for name in summary["final_losses"]["dual_generator"]
+    )
+    target = keras.saving.load_model(str(output))
+    assert target.target_labels == TARGET_LABELS
+    images = np.random.default_rng(0).random((2, *IMAGE_SHAPE), dtype="float32")
+    probabilities = target.predict_labels(images)
+    assert probabilities.shape == (2, len(TARGET_LABELS))
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
 
 
 @pytest.mark.parametrize(
