@@ -281,16 +281,21 @@ def amalgamate(
     noise = keras_dfka.datasets.LatentNoise(
         config.latent_dim, config.batch_size, steps=config.gan_steps, seed=config.seed
     )
-    t0 = time.time()
-    gan.fit(
-        noise,
-        epochs=1,
-        verbose=config.verbose,
-        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "amalgam_gan"))]
-        if callbacks
-        else [],
-    )
-    timings["amalgam_gan_s"] = time.time() - t0
+
+    def fit_stage(model, data, name):
+        """One timed `fit()` epoch, logged to TensorBoard under `name`."""
+        t0 = time.time()
+        model.fit(
+            data,
+            epochs=1,
+            verbose=config.verbose,
+            callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, name))]
+            if callbacks
+            else [],
+        )
+        timings[f"{name}_s"] = time.time() - t0
+
+    fit_stage(gan, noise, "amalgam_gan")
     if callbacks:
         save_image_grid(
             gan.generate(64, seed=config.seed),
@@ -298,7 +303,6 @@ def amalgamate(
         )
     dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
     dual.compile()
-    t0 = time.time()
     if balanced_latents is None:
         noise = keras_dfka.datasets.LatentNoise(
             config.latent_dim,
@@ -307,6 +311,7 @@ def amalgamate(
             seed=config.seed + 1,
         )
     else:
+        t0 = time.time()
         noise = keras_dfka.datasets.LatentSet(
             gan.balanced_latents(balanced_latents, seed=config.seed + 1),
             config.batch_size,
@@ -314,16 +319,7 @@ def amalgamate(
             seed=config.seed + 1,
         )
         timings["balanced_latents_s"] = time.time() - t0
-    t0 = time.time()
-    dual.fit(
-        noise,
-        epochs=1,
-        verbose=config.verbose,
-        callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, "dual_generator"))]
-        if callbacks
-        else [],
-    )
-    timings["dual_generator_s"] = time.time() - t0
+    fit_stage(dual, noise, "dual_generator")
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
 
 
