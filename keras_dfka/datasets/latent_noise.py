@@ -113,17 +113,30 @@ class LatentSet(keras.utils.PyDataset):
         self.seed = int(seed)
         self._epoch = 0
         self._rng = np.random.default_rng(self.seed)
-        self._orders = []
+        self._orders = {}  # pass -> order, for the passes not yet behind us
+        self._made = 0  # the orders drawn from self._rng so far
+        self._lock = threading.Lock()
+
+    def __getstate__(self):
+        # For worker processes: a lock cannot be pickled.
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def __len__(self):
         return self.steps
 
     def _order(self, p):
-        # Pass p's order; the orders come from one generator, in pass order.
+        # Pass p's order. The orders are drawn from one generator, in pass
+        # order, so they do not depend on the order the batches are asked in.
         with self._lock:
-            while len(self._orders) <= p:
-                self._orders.append(self._rng.permutation(len(self.vectors)))
+            while self._made <= p:
+                self._orders[self._made] = self._rng.permutation(len(self.vectors))
+                self._made += 1
             return self._orders[p]
 
     def __getitem__(self, index):
@@ -140,3 +153,8 @@ class LatentSet(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._epoch += 1
+        # Forget the orders of the passes the next epoch no longer reaches.
+        first = self._epoch * self.steps * self.batch_size // len(self.vectors)
+        with self._lock:
+            for p in [p for p in self._orders if p < first]:
+                del self._orders[p]

@@ -1,3 +1,5 @@
+import pickle
+
 import keras
 import numpy as np
 import pytest
@@ -93,6 +95,20 @@ def test_latent_set_batches_straddle_passes_and_are_seeded():
     # One pass by default, in whole batches.
     assert len(LatentSet(np.zeros((130, 2)), batch_size=64)) == 2
     assert len(LatentSet(np.zeros((3, 2)), batch_size=64)) == 1
+
+
+def test_latent_set_pickles_and_forgets_passes_behind_it():
+    vectors = np.arange(10, dtype="float32")[:, None]
+    data = LatentSet(vectors, batch_size=5, steps=4, seed=1)
+    first = data[3]
+    copy = pickle.loads(pickle.dumps(data))
+    np.testing.assert_array_equal(copy[3], first)
+    assert sorted(data._orders) == [0, 1]
+    data.on_epoch_end()  # the next epoch starts at pass 2
+    assert sorted(data._orders) == []
+    stream = np.concatenate([LatentSet(vectors, 5, 8, seed=1)[i] for i in range(8)])
+    np.testing.assert_array_equal(data[3], stream[35:])
+    np.testing.assert_array_equal(data[0], stream[20:25])
 
 
 def test_latent_set_feeds_keras():
