@@ -304,7 +304,7 @@ def amalgamate(
     dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
     dual.compile()
     if balanced_latents is None:
-        noise = keras_dfka.datasets.LatentNoise(
+        latents = keras_dfka.datasets.LatentNoise(
             config.latent_dim,
             config.batch_size,
             steps=config.dual_steps,
@@ -312,14 +312,14 @@ def amalgamate(
         )
     else:
         t0 = time.time()
-        noise = keras_dfka.datasets.LatentSet(
+        latents = keras_dfka.datasets.LatentSet(
             gan.balanced_latents(balanced_latents, seed=config.seed + 1),
             config.batch_size,
             steps=config.dual_steps,
             seed=config.seed + 1,
         )
         timings["balanced_latents_s"] = time.time() - t0
-    fit_stage(dual, noise, "dual_generator")
+    fit_stage(dual, latents, "dual_generator")
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
 
 
