@@ -144,11 +144,11 @@ class LatentSet(keras.utils.PyDataset):
             raise IndexError(f"Batch index {index} out of range [0, {self.steps}).")
         n = len(self.vectors)
         start = (self._epoch * self.steps + int(index)) * self.batch_size
-        positions = np.arange(start, start + self.batch_size)
+        passes, offsets = np.divmod(np.arange(start, start + self.batch_size), n)
         rows = np.empty(self.batch_size, dtype="int64")
-        for p in np.unique(positions // n):
-            here = positions // n == p
-            rows[here] = self._order(int(p))[positions[here] % n]
+        for p in np.unique(passes):
+            here = passes == p
+            rows[here] = self._order(int(p))[offsets[here]]
         return self.vectors[rows]
 
     def on_epoch_end(self):
