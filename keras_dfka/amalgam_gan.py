@@ -140,6 +140,17 @@ def default_optimizer(learning_rate):
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
 
 
+def copy_optimizer(optimizer):
+    """A new, unbuilt optimizer with `optimizer`'s class and config.
+
+    Anything else (`"auto"`, a name, a config dict) is returned as it is:
+    `keras.optimizers.get` makes a new optimizer from it each time.
+    """
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer.__class__.from_config(optimizer.get_config())
+    return optimizer
+
+
 def build_multi_optimizer(main_optimizer, filter_optimizer, main_default_rate):
     """Wraps a main and a filter optimizer in one `MultiOptimizer`.
 
@@ -158,7 +169,7 @@ def build_multi_optimizer(main_optimizer, filter_optimizer, main_default_rate):
         else keras.optimizers.get(filter_optimizer)
     )
     if filters is main:
-        filters = main.__class__.from_config(main.get_config())
+        filters = copy_optimizer(main)
     optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)
     optimizer_map["filter_.*"] = filters
     return keras.optimizers.MultiOptimizer(optimizer_map)

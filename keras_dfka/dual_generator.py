@@ -9,6 +9,7 @@ from keras_dfka import losses
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.amalgam_gan import as_list
 from keras_dfka.amalgam_gan import build_multi_optimizer
+from keras_dfka.amalgam_gan import copy_optimizer
 from keras_dfka.amalgam_gan import reject_compile_arguments
 from keras_dfka.backend import Trainer
 from keras_dfka.label_selection import output_tasks
@@ -508,8 +509,10 @@ class DualGenerator(Trainer, keras.Model):
 
         The other blocks are frozen (their BatchNorm layers run in inference
         mode). The model is recompiled with the arguments of the last
-        `compile()`, with fresh optimizers: never change this inside a running
-        `fit()` (under JAX the training state is fixed per `fit()`).
+        `compile()`, with fresh optimizers (an optimizer instance given to
+        `compile()` is copied from its config, so each turn starts with new
+        moments, iterations and EMA weights): never change this inside a
+        running `fit()` (under JAX the training state is fixed per `fit()`).
 
         Args:
             blocks: list of block numbers in `1..B`.
@@ -536,7 +539,12 @@ class DualGenerator(Trainer, keras.Model):
                 set_all_trainable(head, self.num_blocks in blocks)
         self._set_loss_names()
         if self._compile_args is not None:
-            self.compile(**self._compile_args)
+            # An optimizer instance is built for the variables it first saw
+            # (its EMA copies are matched to them by position): copy it.
+            args = dict(self._compile_args)
+            for key in ("student_optimizer", "filter_optimizer"):
+                args[key] = copy_optimizer(args[key])
+            self.compile(**args)
 
     def fit_sequential(self, x, epochs_per_block=1, **kwargs):
         """The sequential schedule: block 1 to B, each frozen after its turn.

@@ -73,6 +73,32 @@ def test_sequential_schedule_trains_one_block_at_a_time(tiny_teachers):
         dual.set_active_blocks([4])
 
 
+def test_sequential_schedule_copies_an_optimizer_instance(tiny_teachers):
+    # An instance is built for the variables it first saw; reusing it for
+    # another block broke its EMA (matched to the variables by position).
+    gan = make_gan(tiny_teachers)
+    dual = keras_dfka.DualGenerator(gan, ["red", "is_bright"])
+    optimizer = keras.optimizers.Adam(2e-3, beta_1=0.5, use_ema=True, ema_momentum=0.9)
+    dual.compile(student_optimizer=optimizer)
+    dual.set_active_blocks([2])
+    dual.fit(keras_dfka.datasets.LatentNoise(8, 16, steps=2), verbose=0)
+    student = dual.optimizer.optimizers[1]
+    assert student is not optimizer
+    assert isinstance(student, keras.optimizers.Adam)
+    config = student.get_config()
+    assert config["use_ema"] and config["ema_momentum"] == 0.9
+    assert np.isclose(config["learning_rate"], 2e-3)
+    assert int(keras.ops.convert_to_numpy(student.iterations)) == 2
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0
+    before = [weights_of(b) for b in dual.student_blocks]
+    histories = dual.fit_sequential(
+        keras_dfka.datasets.LatentNoise(8, 16, steps=2), verbose=0
+    )
+    assert len(histories) == 3
+    for b, block in zip(before, dual.student_blocks):
+        assert any_changed(b, weights_of(block))
+
+
 @pytest.mark.parametrize(
     "targets, match",
     [
