@@ -487,6 +487,8 @@ class DualGenerator(Trainer, keras.Model):
         Args:
             student_optimizer: `"auto"` (Adam, learning rate 1e-3,
                 `beta_1=0.5`) or a Keras optimizer (or its name), for the blocks.
+                An instance is used as given; `set_active_blocks` (and so
+                `fit_sequential`) compiles again with unbuilt copies of it.
             filter_optimizer: the same, for the teacher-level filters.
             jit_compile: passed to `keras.Model.compile`.
             **kwargs: other `keras.Model.compile` arguments.
