@@ -577,8 +577,11 @@ class DualGenerator(Trainer, keras.Model):
         Returns:
             A dict: `mean_absolute_error` between this model's and the
             teachers' probabilities for `target_labels`, and
-            `label_agreement`, the fraction of (sample, label) pairs whose
-            thresholded (sigmoid, 0.5) or arg-max (softmax) decisions agree.
+            `label_agreement`, the fraction of decisions on which the two
+            agree: one per sample and sigmoid label (the probability
+            thresholded at 0.5) and one per sample and softmax task (the
+            arg-max over that task's target labels; the 0.5 threshold if
+            only one of its labels is a target).
         """
         z = (
             np.random.default_rng(seed)
@@ -595,13 +598,23 @@ class DualGenerator(Trainer, keras.Model):
         teacher = teacher_label_probabilities(
             self.teachers, self.resolved_labels, images
         )
-        agree = []
+        decisions = {}  # one column list per sigmoid label / softmax task
         for j, r in enumerate(self.resolved_labels):
-            if r["activation"] == "sigmoid":
+            key = j if r["activation"] == "sigmoid" else (r["teacher"], r["task"])
+            decisions.setdefault(key, []).append(j)
+        agree = []
+        for columns in decisions.values():
+            if len(columns) == 1:
+                j = columns[0]
                 agree.append((student[:, j] >= 0.5) == (teacher[:, j] >= 0.5))
+            else:
+                agree.append(
+                    np.argmax(student[:, columns], axis=-1)
+                    == np.argmax(teacher[:, columns], axis=-1)
+                )
         return {
             "mean_absolute_error": float(np.mean(np.abs(student - teacher))),
-            "label_agreement": float(np.mean(agree)) if agree else float("nan"),
+            "label_agreement": float(np.mean(agree)),
         }
 
     def get_config(self):

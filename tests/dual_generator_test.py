@@ -226,3 +226,34 @@ def test_heads_are_the_teachers_by_default(tiny_teachers):
     assert config["fine_tune_heads"] is True
     clone = keras_dfka.DualGenerator.from_config(config)
     assert all(clone.heads[m] is not None for m in clone.active_teachers)
+
+
+@pytest.mark.parametrize("softmax_labels", [3, 1])
+def test_label_agreement_counts_softmax_decisions(
+    tiny_teachers, monkeypatch, softmax_labels
+):
+    # The teachers' probabilities are made equal to the student's, except
+    # that on the first half of the samples the softmax task's target columns
+    # are rolled (its arg-max moves) or, with one such column, flipped
+    # around 0.5: the sigmoid label always agrees, the softmax task on half.
+    from keras_dfka import dual_generator
+
+    softmax = ["dominant/red_most", "dominant/green_most", "dominant/blue_most"]
+    dual = keras_dfka.DualGenerator(
+        make_gan(tiny_teachers), ["red"] + softmax[:softmax_labels]
+    )
+
+    def altered_student(teachers, resolved_labels, images, batch_size=128):
+        p = keras.ops.convert_to_numpy(dual(images)).copy()
+        half = len(p) // 2
+        if softmax_labels == 1:
+            p[:half, 1] = np.where(p[:half, 1] >= 0.5, 0.25, 0.75)
+        else:
+            p[:half, 1:] = np.roll(p[:half, 1:], 1, axis=-1)
+        return p
+
+    monkeypatch.setattr(dual_generator, "teacher_label_probabilities", altered_student)
+    result = dual.agreement(num_samples=64, seed=3)
+    # 64 sigmoid decisions agree, 32 of the 64 softmax ones: 96 / 128.
+    assert result["label_agreement"] == pytest.approx(0.75)
+    assert result["mean_absolute_error"] > 0
