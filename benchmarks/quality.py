@@ -69,6 +69,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DAFL_CHUNK = 20
 BALANCED_SAMPLES = 32000
+HARD_SAMPLES = 16000
 # name -> (AmalgamGAN options, DualGenerator options, description)
 ROWS = {
     "default": ({}, {}, "our default (paper losses + BatchNorm prior + augment)"),
@@ -120,12 +121,25 @@ ROWS = {
         "class-balanced latents, trunk trained end to end, trainable head "
         "copies (plain distillation on balanced images; MNIST only)",
     ),
+    "balanced_hard": (
+        {},
+        {"block_wise": False, "fine_tune_heads": True},
+        f"balanced_end_to_end, and for the second half of the student's steps "
+        f"{HARD_SAMPLES} more vectors where it disagrees most with the teacher "
+        "(DualGenerator.hard_latents; MNIST only)",
+    ),
 }
 # Rows whose two stages alternate in chunks of this many steps.
 ALTERNATE = {"dafl": DAFL_CHUNK}
 # Rows whose dual generator trains on this many class-balanced latent vectors
 # (a softmax teacher is needed: MNIST only).
-BALANCED = {"balanced": BALANCED_SAMPLES, "balanced_end_to_end": BALANCED_SAMPLES}
+BALANCED = {
+    "balanced": BALANCED_SAMPLES,
+    "balanced_end_to_end": BALANCED_SAMPLES,
+    "balanced_hard": BALANCED_SAMPLES,
+}
+# Rows that add this many hard latent vectors halfway (with BALANCED).
+HARD = {"balanced_hard": HARD_SAMPLES}
 
 
 def balanced_latents(row, config):
@@ -134,6 +148,14 @@ def balanced_latents(row, config):
     if row not in BALANCED:
         return None
     return config.generated_samples if FLAGS.quick else BALANCED[row]
+
+
+def hard_latents(row, config):
+    """The row's number of hard latent vectors, or None; `--quick` uses a
+    quarter of the generated student's images."""
+    if row not in HARD:
+        return None
+    return max(1, config.generated_samples // 4) if FLAGS.quick else HARD[row]
 
 
 def dual_steps():
@@ -317,6 +339,7 @@ def run_mnist(rows, seeds, workdir):
                 references=index == 0,
                 alternate_steps=ALTERNATE.get(row),
                 balanced_latents=balanced_latents(row, config),
+                hard_latents=hard_latents(row, config),
             )
             accuracy, per_class = out["top1_accuracy"], out["per_class_accuracy"]
             results.setdefault(row, []).append(

@@ -571,6 +571,28 @@ class DualGenerator(Trainer, keras.Model):
         self.set_active_blocks(range(1, self.num_blocks + 1))
         return histories
 
+    def _label_probabilities(self, images, batch_size):
+        """This model's and the teachers' target-label probabilities."""
+        student = np.concatenate(
+            [
+                ops.convert_to_numpy(self(images[i : i + batch_size]))
+                for i in range(0, len(images), batch_size)
+            ]
+        )
+        teacher = teacher_label_probabilities(
+            self.teachers, self.resolved_labels, images, batch_size
+        )
+        return student, teacher
+
+    def _decisions(self):
+        """Target-label columns per decision: one per sigmoid label, one per
+        softmax task (all of its target labels)."""
+        decisions = {}
+        for j, r in enumerate(self.resolved_labels):
+            key = j if r["activation"] == "sigmoid" else (r["teacher"], r["task"])
+            decisions.setdefault(key, []).append(j)
+        return list(decisions.values())
+
     def agreement(self, num_samples=512, seed=12345, batch_size=128):
         """Agreement with the teachers on fresh generated images.
 
@@ -589,21 +611,9 @@ class DualGenerator(Trainer, keras.Model):
             .astype("float32")
         )
         images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
-        student = np.concatenate(
-            [
-                ops.convert_to_numpy(self(images[i : i + batch_size]))
-                for i in range(0, len(images), batch_size)
-            ]
-        )
-        teacher = teacher_label_probabilities(
-            self.teachers, self.resolved_labels, images
-        )
-        decisions = {}  # one column list per sigmoid label / softmax task
-        for j, r in enumerate(self.resolved_labels):
-            key = j if r["activation"] == "sigmoid" else (r["teacher"], r["task"])
-            decisions.setdefault(key, []).append(j)
+        student, teacher = self._label_probabilities(images, batch_size)
         agree = []
-        for columns in decisions.values():
+        for columns in self._decisions():
             if len(columns) == 1:
                 j = columns[0]
                 agree.append((student[:, j] >= 0.5) == (teacher[:, j] >= 0.5))
@@ -616,6 +626,73 @@ class DualGenerator(Trainer, keras.Model):
             "mean_absolute_error": float(np.mean(np.abs(student - teacher))),
             "label_agreement": float(np.mean(agree)),
         }
+
+    def disagreement(self, z, batch_size=256):
+        """How far this model is from the teachers on the images of `z`.
+
+        Per latent vector, the sum over decisions (sigmoid labels, softmax
+        tasks; see `agreement`) of the KL divergence from the teachers'
+        probabilities to this model's: Bernoulli for a sigmoid label (and a
+        softmax task with one target label), categorical over the target
+        labels, renormalized, for a softmax task.
+
+        Args:
+            z: latent array `(n, latent_dim)`.
+            batch_size: int >= 1, the batch size of the model calls.
+
+        Returns:
+            A float array `(n,)` >= 0.
+        """
+        batch_size = check_int(batch_size, "batch_size", 1)
+        images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
+        student, teacher = self._label_probabilities(images, batch_size)
+        eps = 1e-7
+        student = np.clip(student.astype("float64"), eps, 1.0 - eps)
+        teacher = np.clip(teacher.astype("float64"), eps, 1.0 - eps)
+        total = np.zeros(len(student))
+        for columns in self._decisions():
+            s, t = student[:, columns], teacher[:, columns]
+            if len(columns) == 1:
+                s, t = np.concatenate([s, 1 - s], -1), np.concatenate([t, 1 - t], -1)
+            s = s / s.sum(-1, keepdims=True)
+            t = t / t.sum(-1, keepdims=True)
+            total += np.sum(t * np.log(t / s), axis=-1)
+        return np.maximum(total, 0.0)
+
+    def hard_latents(self, num_samples, pool_factor=4, seed=0, batch_size=256):
+        """Latent vectors whose images this model gets most wrong.
+
+        Draws `pool_factor * num_samples` vectors from `N(0, 1)` and keeps
+        the `num_samples` of largest `disagreement` with the teachers. Not
+        part of the paper: after part of the training, adding them to what
+        `fit()` sees focuses the rest of it where the student is still far
+        from the teachers (benchmarks/README.md, section 4h). No data is
+        needed: the measure is against the teachers on generated images.
+
+        Args:
+            num_samples: int >= 1, how many vectors to return.
+            pool_factor: int >= 1, the pool is this many times `num_samples`.
+            seed: int, the seed of the drawn pool and of the returned order.
+            batch_size: int >= 1, the batch size of the model calls.
+
+        Returns:
+            A float32 array `(num_samples, latent_dim)`, in random order.
+        """
+        num_samples = check_int(num_samples, "num_samples", 1)
+        pool_factor = check_int(pool_factor, "pool_factor", 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        rng = np.random.default_rng(seed)
+        pool = rng.standard_normal((pool_factor * num_samples, self.latent_dim))
+        pool = pool.astype("float32")
+        chunk = 64 * batch_size  # bounds the images held at once
+        scores = np.concatenate(
+            [
+                self.disagreement(pool[i : i + chunk], batch_size)
+                for i in range(0, len(pool), chunk)
+            ]
+        )
+        hardest = np.argsort(-scores, kind="stable")[:num_samples]
+        return pool[rng.permutation(hardest)]
 
     def get_config(self):
         return {

@@ -257,3 +257,48 @@ def test_label_agreement_counts_softmax_decisions(
     # 64 sigmoid decisions agree, 32 of the 64 softmax ones: 96 / 128.
     assert result["label_agreement"] == pytest.approx(0.75)
     assert result["mean_absolute_error"] > 0
+
+
+def test_hard_latents_keep_the_largest_disagreements(tiny_teachers):
+    dual = keras_dfka.DualGenerator(
+        make_gan(tiny_teachers), ["red", "is_bright", "dominant/red_most"]
+    )
+    z = dual.hard_latents(10, pool_factor=3, seed=4)
+    assert z.shape == (10, 8) and z.dtype == np.float32
+    pool = np.random.default_rng(4).standard_normal((30, 8)).astype("float32")
+    scores = dual.disagreement(pool)
+    assert scores.shape == (30,) and np.all(scores >= 0)
+    # The 10 pool vectors of largest disagreement, each once, in some order.
+    expected = {pool[i].tobytes() for i in np.argsort(-scores)[:10]}
+    assert {row.tobytes() for row in z} == expected
+    np.testing.assert_array_equal(z, dual.hard_latents(10, pool_factor=3, seed=4))
+    # Scored in chunks or not, a vector's disagreement is the same.
+    np.testing.assert_allclose(
+        dual.disagreement(pool[:7], batch_size=3), scores[:7], rtol=1e-4, atol=1e-6
+    )
+
+
+def test_disagreement_is_the_kl_divergence_per_decision(tiny_teachers, monkeypatch):
+    labels = ["red", "dominant/red_most", "dominant/green_most", "dominant/blue_most"]
+    dual = keras_dfka.DualGenerator(make_gan(tiny_teachers), labels)
+    student = np.array([[0.5, 0.2, 0.3, 0.5], [0.9, 0.6, 0.2, 0.2]], "float32")
+    teacher = np.array([[0.5, 0.2, 0.3, 0.5], [0.5, 0.2, 0.4, 0.4]], "float32")
+    monkeypatch.setattr(
+        dual, "_label_probabilities", lambda images, batch_size: (student, teacher)
+    )
+    scores = dual.disagreement(np.zeros((2, 8), "float32"))
+    bernoulli = 0.5 * np.log(0.5 / 0.9) + 0.5 * np.log(0.5 / 0.1)
+    categorical = 0.2 * np.log(0.2 / 0.6) + 2 * 0.4 * np.log(0.4 / 0.2)
+    np.testing.assert_allclose(scores, [0.0, bernoulli + categorical], rtol=1e-5)
+
+
+def test_hard_latents_reject_bad_arguments(tiny_teachers):
+    dual = keras_dfka.DualGenerator(make_gan(tiny_teachers), ["red"])
+    with pytest.raises(ValueError, match="`num_samples` must be an integer >= 1"):
+        dual.hard_latents(0)
+    with pytest.raises(ValueError, match="`pool_factor` must be an integer >= 1"):
+        dual.hard_latents(4, pool_factor=0.5)
+    with pytest.raises(ValueError, match="`batch_size` must be an integer >= 1"):
+        dual.disagreement(np.zeros((2, 8), "float32"), batch_size=0)
+    with pytest.raises(ValueError, match=r"`z` must have shape \(n, 8\)"):
+        dual.disagreement(np.zeros((2, 5), "float32"))

@@ -230,6 +230,7 @@ def amalgamate(
     callbacks=True,
     alternate_steps=None,
     balanced_latents=None,
+    hard_latents=None,
 ):
     """Step 2, data-free: AmalgamGAN, DualGenerator and TargetNet.from_dual.
 
@@ -250,6 +251,12 @@ def amalgamate(
             (spread evenly over the classes of the teachers' one softmax
             task), reshuffled every pass, for `dual_steps` steps, instead of
             fresh noise. Not with `alternate_steps`.
+        hard_latents: optional int, only with `balanced_latents`. If given,
+            the dual generator trains half its steps on the balanced vectors,
+            then adds this many vectors from `DualGenerator.hard_latents` (its
+            largest disagreements with the teachers) and trains the other
+            half on the union, reshuffled every pass. Both halves are logged
+            as epochs of one `dual_generator` run and timed together.
 
     Returns:
         `(gan, dual, target_net, timings)`.
@@ -274,6 +281,14 @@ def amalgamate(
                 f"balanced_latents={balanced_latents}, "
                 f"alternate_steps={alternate_steps}"
             )
+    if hard_latents is not None:
+        hard_latents = check_int(hard_latents, "hard_latents", 1)
+        if balanced_latents is None:
+            raise ValueError(
+                "`hard_latents` adds to the class-balanced vectors; give "
+                "`balanced_latents` too. Received: balanced_latents=None, "
+                f"hard_latents={hard_latents}"
+            )
     if alternate_steps is not None:
         return _amalgamate_alternately(
             gan, config, dual_options, int(alternate_steps), timings
@@ -282,18 +297,21 @@ def amalgamate(
         config.latent_dim, config.batch_size, steps=config.gan_steps, seed=config.seed
     )
 
-    def fit_stage(model, data, name):
-        """One timed `fit()` epoch, logged to TensorBoard under `name`."""
+    def fit_stage(model, data, name, epoch=0):
+        """One timed `fit()` epoch (number `epoch`), logged to TensorBoard
+        under `name`; the times of a stage's epochs add up."""
         t0 = time.time()
         model.fit(
             data,
-            epochs=1,
+            initial_epoch=epoch,
+            epochs=epoch + 1,
             verbose=config.verbose,
             callbacks=[keras.callbacks.TensorBoard(os.path.join(logdir, name))]
             if callbacks
             else [],
         )
-        timings[f"{name}_s"] = time.time() - t0
+        key = f"{name}_s"
+        timings[key] = timings.get(key, 0.0) + time.time() - t0
 
     fit_stage(gan, noise, "amalgam_gan")
     if callbacks:
@@ -312,14 +330,26 @@ def amalgamate(
         )
     else:
         t0 = time.time()
+        balanced = gan.balanced_latents(balanced_latents, seed=config.seed + 1)
+        first = config.dual_steps
+        if hard_latents is not None:
+            first = -(-first // 2)  # the larger half
         latents = keras_dfka.datasets.LatentSet(
-            gan.balanced_latents(balanced_latents, seed=config.seed + 1),
-            config.batch_size,
-            steps=config.dual_steps,
-            seed=config.seed + 1,
+            balanced, config.batch_size, steps=first, seed=config.seed + 1
         )
         timings["balanced_latents_s"] = time.time() - t0
     fit_stage(dual, latents, "dual_generator")
+    if hard_latents is not None and config.dual_steps - first > 0:
+        t0 = time.time()
+        hard = dual.hard_latents(hard_latents, seed=config.seed + 2)
+        timings["hard_latents_s"] = time.time() - t0
+        latents = keras_dfka.datasets.LatentSet(
+            np.concatenate([balanced, hard]),
+            config.batch_size,
+            steps=config.dual_steps - first,
+            seed=config.seed + 3,
+        )
+        fit_stage(dual, latents, "dual_generator", epoch=1)
     return gan, dual, keras_dfka.TargetNet.from_dual(dual), timings
 
 

@@ -114,6 +114,7 @@ def run(
     references=True,
     alternate_steps=None,
     balanced_latents=None,
+    hard_latents=None,
 ):
     """Runs the experiment; returns a dict of accuracies and timings.
 
@@ -137,6 +138,9 @@ def run(
         balanced_latents: optional int, passed to `faces.amalgamate` (the dual
             generator trains on this many class-balanced latent vectors). The
             generated student keeps plain `N(0, 1)` draws.
+        hard_latents: optional int, passed to `faces.amalgamate` (with
+            `balanced_latents`: the second half of the student's steps adds
+            this many of its hardest vectors, `DualGenerator.hard_latents`).
     """
     t_start = time.time()
     if references:
@@ -162,6 +166,7 @@ def run(
         callbacks=False,
         alternate_steps=alternate_steps,
         balanced_latents=balanced_latents,
+        hard_latents=hard_latents,
     )
     x_train, _ = splits["train"]
     x_test, y_test = splits["test"]

@@ -29,7 +29,7 @@ def test_quality_quick(dataset, tmp_path):
         "--teacher_epochs=2",
         "--image_size=16",
         "--rows=default,no_block_wise,fine_tune_heads"
-        + (",balanced" if dataset == "mnist" else ""),
+        + (",balanced,balanced_hard" if dataset == "mnist" else ""),
         f"--data_root={DATA}",
         f"--output={output}",
     ]
@@ -49,8 +49,9 @@ def test_quality_quick(dataset, tmp_path):
         assert 0.0 <= row[metric] <= 1.0
     assert "teachers" in rows
     if dataset == "mnist":
-        assert {"generated_student", "balanced"} <= rows
+        assert {"generated_student", "balanced", "balanced_hard"} <= rows
         assert "class-balanced" in report["rows"]["balanced"]
+        assert "hard_latents" in report["rows"]["balanced_hard"]
         for row in report["table"]:
             assert len(row["per_class_accuracy"]) == 10, row["row"]
             assert all(0.0 <= v <= 1.0 for v in row["per_class_accuracy"])

@@ -100,10 +100,47 @@ def test_amalgamate_on_balanced_latents_keeps_the_budget(tiny_teachers, tmp_path
     assert target.predict_labels(gan.generate(4)).shape == (4, 2)
 
 
+@pytest.mark.filterwarnings("ignore:balanced_latents. no image")
+def test_amalgamate_adds_hard_latents_for_the_second_half(
+    tiny_teachers, tmp_path, monkeypatch
+):
+    config = _tiny_config(tmp_path, dual_steps=5)
+    asked = []
+    original = keras_dfka.DualGenerator.hard_latents
+
+    def hard_latents(self, num_samples, **kwargs):
+        # Called once, after the first (larger) half of the steps.
+        asked.append((num_samples, int(self.optimizer.iterations.numpy())))
+        return original(self, num_samples, **kwargs)
+
+    monkeypatch.setattr(keras_dfka.DualGenerator, "hard_latents", hard_latents)
+    gan, dual, target, timings = faces.amalgamate(
+        list(tiny_teachers),
+        config,
+        callbacks=False,
+        balanced_latents=12,
+        hard_latents=6,
+    )
+    assert asked == [(6, 3)]
+    assert int(dual.optimizer.iterations.numpy()) == 5
+    assert set(timings) == {
+        "amalgam_gan_s",
+        "balanced_latents_s",
+        "hard_latents_s",
+        "dual_generator_s",
+    }
+    assert target.predict_labels(gan.generate(4)).shape == (4, 2)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"balanced_latents": 0}, "`balanced_latents` must be an integer >= 1"),
+        ({"hard_latents": 4}, "give `balanced_latents` too"),
+        (
+            {"balanced_latents": 8, "hard_latents": 0},
+            "`hard_latents` must be an integer >= 1",
+        ),
         (
             {"balanced_latents": 8, "alternate_steps": 2},
             "cannot be combined with `alternate_steps`",
