@@ -188,6 +188,9 @@ class DualGenerator(Trainer, keras.Model):
     dual.fit(z, batch_size=64, epochs=5)
     # or an exact number of steps, reshuffled on every pass:
     dual.fit(keras_dfka.datasets.LatentSet(z, batch_size=64, steps=2400))
+    # then add the vectors it still gets most wrong (`hard_latents`):
+    z = np.concatenate([z, dual.hard_latents(16000)])
+    dual.fit(keras_dfka.datasets.LatentSet(z, batch_size=64, steps=2400, seed=1))
     ```
 
     Reference:
