@@ -669,8 +669,13 @@ class DualGenerator(Trainer, keras.Model):
         the `num_samples` of largest `disagreement` with the teachers. Not
         part of the paper: after part of the training, adding them to what
         `fit()` sees focuses the rest of it where the student is still far
-        from the teachers (benchmarks/README.md, section 4h). No data is
-        needed: the measure is against the teachers on generated images.
+        from the teachers. No data is needed: the measure is against the
+        teachers on generated images. On MNIST (16,000 of them added to
+        32,000 class-balanced vectors halfway through 4,800 end-to-end
+        steps) they gained 0.013 top-1 on validation digits but not on the
+        held-out ones: 96.7% of the teacher over three teachers against
+        97.0% without, from -0.016 to +0.010 by teacher
+        (benchmarks/README.md, section 4h).
 
         Args:
             num_samples: int >= 1, how many vectors to return.
