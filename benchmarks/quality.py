@@ -142,20 +142,12 @@ BALANCED = {
 HARD = {"balanced_hard": HARD_SAMPLES}
 
 
-def balanced_latents(row, config):
-    """The row's number of class-balanced latent vectors, or None (MNIST);
-    `--quick` uses as many as the generated student's images."""
-    if row not in BALANCED:
+def latent_count(counts, row, quick):
+    """`counts[row]`, a row's number of latent vectors (`BALANCED`, `HARD`),
+    `quick` under `--quick`, or None for a row not in `counts`."""
+    if row not in counts:
         return None
-    return config.generated_samples if FLAGS.quick else BALANCED[row]
-
-
-def hard_latents(row, config):
-    """The row's number of hard latent vectors, or None; `--quick` uses a
-    quarter of the generated student's images."""
-    if row not in HARD:
-        return None
-    return max(1, config.generated_samples // 4) if FLAGS.quick else HARD[row]
+    return quick if FLAGS.quick else counts[row]
 
 
 def dual_steps():
@@ -338,8 +330,12 @@ def run_mnist(rows, seeds, workdir):
                 splits=splits,
                 references=index == 0,
                 alternate_steps=ALTERNATE.get(row),
-                balanced_latents=balanced_latents(row, config),
-                hard_latents=hard_latents(row, config),
+                # --quick: as many balanced vectors as the generated
+                # student's images, a quarter of that of hard ones.
+                balanced_latents=latent_count(BALANCED, row, config.generated_samples),
+                hard_latents=latent_count(
+                    HARD, row, max(1, config.generated_samples // 4)
+                ),
             )
             accuracy, per_class = out["top1_accuracy"], out["per_class_accuracy"]
             results.setdefault(row, []).append(

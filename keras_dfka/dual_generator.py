@@ -10,6 +10,7 @@ from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.amalgam_gan import as_list
 from keras_dfka.amalgam_gan import build_multi_optimizer
 from keras_dfka.amalgam_gan import copy_optimizer
+from keras_dfka.amalgam_gan import latent_pool
 from keras_dfka.amalgam_gan import reject_compile_arguments
 from keras_dfka.backend import Trainer
 from keras_dfka.label_selection import output_tasks
@@ -686,12 +687,8 @@ class DualGenerator(Trainer, keras.Model):
         Returns:
             A float32 array `(num_samples, latent_dim)`, in random order.
         """
-        num_samples = check_int(num_samples, "num_samples", 1)
-        pool_factor = check_int(pool_factor, "pool_factor", 1)
+        rng, pool = latent_pool(self.latent_dim, num_samples, pool_factor, seed)
         batch_size = check_int(batch_size, "batch_size", 1)
-        rng = np.random.default_rng(seed)
-        pool = rng.standard_normal((pool_factor * num_samples, self.latent_dim))
-        pool = pool.astype("float32")
         chunk = 64 * batch_size  # bounds the images held at once
         scores = np.concatenate(
             [
@@ -699,7 +696,7 @@ class DualGenerator(Trainer, keras.Model):
                 for i in range(0, len(pool), chunk)
             ]
         )
-        hardest = np.argsort(-scores, kind="stable")[:num_samples]
+        hardest = np.argsort(-scores, kind="stable")[: int(num_samples)]
         return pool[rng.permutation(hardest)]
 
     def get_config(self):

@@ -321,25 +321,23 @@ def amalgamate(
         )
     dual = keras_dfka.DualGenerator(gan, config.target_labels, **(dual_options or {}))
     dual.compile()
+    # With hard vectors, the larger half of the steps comes before them.
+    first = config.dual_steps
+    if hard_latents is not None:
+        first = -(-first // 2)
     if balanced_latents is None:
         latents = keras_dfka.datasets.LatentNoise(
-            config.latent_dim,
-            config.batch_size,
-            steps=config.dual_steps,
-            seed=config.seed + 1,
+            config.latent_dim, config.batch_size, steps=first, seed=config.seed + 1
         )
     else:
         t0 = time.time()
         balanced = gan.balanced_latents(balanced_latents, seed=config.seed + 1)
-        first = config.dual_steps
-        if hard_latents is not None:
-            first = -(-first // 2)  # the larger half
         latents = keras_dfka.datasets.LatentSet(
             balanced, config.batch_size, steps=first, seed=config.seed + 1
         )
         timings["balanced_latents_s"] = time.time() - t0
     fit_stage(dual, latents, "dual_generator")
-    if hard_latents is not None and config.dual_steps - first > 0:
+    if first < config.dual_steps:
         t0 = time.time()
         hard = dual.hard_latents(hard_latents, seed=config.seed + 2)
         timings["hard_latents_s"] = time.time() - t0
