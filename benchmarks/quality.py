@@ -26,6 +26,9 @@ saved one, e.g. to compare the backends on the same teacher:
     python benchmarks/quality.py --dataset=mnist --backend=jax \
         --teacher=benchmarks/results/work_quality_mnist_tensorflow/teacher.keras \
         --output=benchmarks/results/quality_mnist_jax_tfteacher.json
+
+`--first_seed=3 --seeds=2` runs seeds 3 and 4 only, to add seeds to an
+earlier run's (same teacher, same settings, another output file).
 """
 
 import json
@@ -37,7 +40,10 @@ from absl import app
 from absl import flags
 
 flags.DEFINE_enum("dataset", "celeba", ["celeba", "mnist"], "Benchmark setting.")
-flags.DEFINE_integer("seeds", 3, "Number of seeds (0..N-1).")
+flags.DEFINE_integer("seeds", 3, "Number of seeds (first_seed..first_seed+N-1).")
+flags.DEFINE_integer(
+    "first_seed", 0, "The first seed (to add seeds to an earlier run's)."
+)
 flags.DEFINE_integer("steps", 600, "Steps of each data-free stage.")
 flags.DEFINE_integer(
     "dual_steps", None, "Student (DualGenerator) steps, if not --steps."
@@ -424,10 +430,11 @@ def main(argv):
         value = getattr(FLAGS, flag)
         if value is not None and value < 1:
             raise app.UsageError(f"--{flag} must be >= 1. Received: {value}")
-    if FLAGS.teacher_seed < 0:
-        raise app.UsageError(
-            f"--teacher_seed must be >= 0. Received: {FLAGS.teacher_seed}"
-        )
+    for flag in ("teacher_seed", "first_seed"):
+        if getattr(FLAGS, flag) < 0:
+            raise app.UsageError(
+                f"--{flag} must be >= 0. Received: {getattr(FLAGS, flag)}"
+            )
     if FLAGS.dataset != "mnist" and (FLAGS.teacher or FLAGS.teacher_seed):
         raise app.UsageError(
             "--teacher and --teacher_seed are for --dataset=mnist only "
@@ -452,7 +459,7 @@ def main(argv):
         return 0
     stem = os.path.splitext(os.path.basename(output))[0]
     workdir = os.path.join(os.path.dirname(output), "work_" + stem)
-    seeds = list(range(FLAGS.seeds))
+    seeds = list(range(FLAGS.first_seed, FLAGS.first_seed + FLAGS.seeds))
     t0 = time.time()
     runner = run_celeba if FLAGS.dataset == "celeba" else run_mnist
     results, metric, settings = runner(rows, seeds, workdir)

@@ -67,19 +67,28 @@ def test_quality_quick(dataset, tmp_path):
     if dataset == "mnist":
         # The trained teacher is saved beside the results; --teacher reuses it
         # (e.g. to compare backends on one teacher) and scores the same.
+        # --first_seed adds seeds to an earlier run's.
         saved = tmp_path / "work_quality" / "teacher.keras"
         assert report["teacher"] is None and report["teacher_seed"] == 0
+        assert report["seeds"] == [0]
         reused_output = tmp_path / "reused.json"
         reused = run_benchmark(
             "quality.py",
             *[a for a in args if not a.startswith(("--output", "--teacher_epochs"))],
             f"--teacher={saved}",
+            "--first_seed=2",
             f"--output={reused_output}",
         )
         assert reused.returncode == 0, reused.stderr[-3000:]
         second = json.loads(reused_output.read_text())
         assert second["teacher"] == str(saved) and second["teacher_epochs"] is None
-        assert second["results"]["teachers"] == report["results"]["teachers"]
+        assert second["seeds"] == [2]
+        assert {r["seed"] for rows in second["results"].values() for r in rows} == {2}
+        first_teacher, second_teacher = (
+            [r["accuracy"] for r in rep["results"]["teachers"]]
+            for rep in (report, second)
+        )
+        assert second_teacher == first_teacher
 
 
 @pytest.mark.parametrize("flag", ["seeds", "dual_steps", "teacher_epochs"])
@@ -96,6 +105,7 @@ def test_quality_rejects_bad_counts(flag, tmp_path):
     "args, message",
     [
         (["--teacher_seed=-1"], "--teacher_seed must be >= 0. Received: -1"),
+        (["--first_seed=-1"], "--first_seed must be >= 0. Received: -1"),
         (
             ["--dataset=celeba", "--teacher_seed=1"],
             "--teacher and --teacher_seed are for --dataset=mnist only",
