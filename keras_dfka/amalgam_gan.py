@@ -155,14 +155,14 @@ def latent_pool(latent_dim, num_samples, pool_factor, seed):
     """Draws `pool_factor * num_samples` latent vectors from `N(0, 1)`.
 
     Checks `num_samples` and `pool_factor` (ints >= 1) by name. Returns
-    `(rng, pool)`: the seeded generator, to go on drawing from (the choice
-    from the pool), and the float32 pool.
+    `(num_samples, rng, pool)`: the checked count, the seeded generator, to
+    go on drawing from (the choice from the pool), and the float32 pool.
     """
     num_samples = check_int(num_samples, "num_samples", 1)
     pool_factor = check_int(pool_factor, "pool_factor", 1)
     rng = np.random.default_rng(seed)
     pool = rng.standard_normal((pool_factor * num_samples, latent_dim))
-    return rng, pool.astype("float32")
+    return num_samples, rng, pool.astype("float32")
 
 
 def build_multi_optimizer(main_optimizer, filter_optimizer, main_default_rate):
@@ -532,8 +532,9 @@ class AmalgamGAN(Trainer, keras.Model):
         Returns:
             A float32 array `(num_samples, latent_dim)`, in random order.
         """
-        rng, pool = latent_pool(self.latent_dim, num_samples, pool_factor, seed)
-        num_samples = int(num_samples)
+        num_samples, rng, pool = latent_pool(
+            self.latent_dim, num_samples, pool_factor, seed
+        )
         batch_size = check_int(batch_size, "batch_size", 1)
         t, index, chosen_task = self.find_softmax_task(task)
         classes = []

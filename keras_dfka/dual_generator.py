@@ -687,7 +687,9 @@ class DualGenerator(Trainer, keras.Model):
         Returns:
             A float32 array `(num_samples, latent_dim)`, in random order.
         """
-        rng, pool = latent_pool(self.latent_dim, num_samples, pool_factor, seed)
+        num_samples, rng, pool = latent_pool(
+            self.latent_dim, num_samples, pool_factor, seed
+        )
         batch_size = check_int(batch_size, "batch_size", 1)
         chunk = 64 * batch_size  # bounds the images held at once
         scores = np.concatenate(
@@ -696,7 +698,7 @@ class DualGenerator(Trainer, keras.Model):
                 for i in range(0, len(pool), chunk)
             ]
         )
-        hardest = np.argsort(-scores, kind="stable")[: int(num_samples)]
+        hardest = np.argsort(-scores, kind="stable")[:num_samples]
         return pool[rng.permutation(hardest)]
 
     def get_config(self):
