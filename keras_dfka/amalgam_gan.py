@@ -8,10 +8,17 @@ from keras import ops
 
 from keras_dfka import losses
 from keras_dfka.backend import Trainer
+from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
+from keras_dfka.compile_utils import build_multi_optimizer
+from keras_dfka.compile_utils import reject_compile_arguments
+from keras_dfka.datasets.latent_noise import draw_latents
+from keras_dfka.datasets.latent_noise import latent_pool
 from keras_dfka.group_stack_generator import build_group_stack_generator
 from keras_dfka.group_stack_generator import shared_level_shapes
 from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.teacher import Teacher
+from keras_dfka.utils import as_list
+from keras_dfka.utils import map_batches
 from keras_dfka.validation import check_int
 
 LOSS_TERMS = (
@@ -24,10 +31,8 @@ LOSS_TERMS = (
     "total_variation",
 )
 
-# Whether a preset shows the teachers randomly flipped / shifted images.
-PRESET_AUGMENT = {"paper": False, "default": True}
-
-PRESETS = {
+# Named loss weights (`AmalgamGAN(loss_weights="paper" | "default")`).
+LOSS_WEIGHTS = {
     # Exactly the paper's losses (Eqs. 5-11): no priors beyond it.
     "paper": {
         "one_hot": 1.0,
@@ -40,10 +45,8 @@ PRESETS = {
     },
     # The paper's losses plus the BatchNorm-statistics prior (DeepInversion);
     # the activation term is dropped: it grows without bound and saturates
-    # the images (DESIGN.md section 7).
-    # Weights chosen on the CelebA *validation* split (600-step runs, one seed:
-    # val ROC-AUC 0.618 with batch_norm 1 / entropy 5, 0.625 with batch_norm
-    # 10, 0.660 adding the flip/shift augmentation, 0.685 with entropy 1).
+    # the images (docs/method.md). Chosen on the CelebA validation split
+    # (benchmarks/README.md).
     "default": {
         "one_hot": 1.0,
         "activation": 0.0,
@@ -56,13 +59,30 @@ PRESETS = {
 }
 
 
-def resolve_loss_weights(preset, loss_weights):
-    if preset not in PRESETS:
+def resolve_loss_weights(loss_weights):
+    """The full weight dict of `loss_weights`.
+
+    Args:
+        loss_weights: a name of `LOSS_WEIGHTS` (`"default"` or `"paper"`), or
+            a dict of weights overriding the `"default"` ones.
+
+    Returns:
+        A dict with one finite weight >= 0 per term of `LOSS_TERMS`.
+    """
+    if isinstance(loss_weights, str):
+        if loss_weights not in LOSS_WEIGHTS:
+            raise ValueError(
+                f"`loss_weights` must be one of {sorted(LOSS_WEIGHTS)} or a dict. "
+                f"Received: loss_weights={loss_weights!r}"
+            )
+        return dict(LOSS_WEIGHTS[loss_weights])
+    if not isinstance(loss_weights, dict):
         raise ValueError(
-            f"`preset` must be one of {sorted(PRESETS)}. Received: preset={preset!r}"
+            f"`loss_weights` must be one of {sorted(LOSS_WEIGHTS)} or a dict. "
+            f"Received: loss_weights={loss_weights!r}"
         )
-    weights = dict(PRESETS[preset])
-    for key, value in (loss_weights or {}).items():
+    weights = dict(LOSS_WEIGHTS["default"])
+    for key, value in loss_weights.items():
         if key not in LOSS_TERMS:
             raise ValueError(
                 f"`loss_weights` has unknown term {key!r}; expected keys among "
@@ -118,75 +138,40 @@ def validate_teachers(teachers):
     return teachers
 
 
-def as_list(outputs):
-    """A model's outputs as a list (a one-output model returns a tensor)."""
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+def find_softmax_task(teachers, task=None):
+    """Finds a softmax task of the teachers by name.
 
+    Args:
+        teachers: list of `keras_dfka.Teacher`.
+        task: a task name, or `None` for the only softmax task.
 
-def reject_compile_arguments(class_name, losses_source, kwargs):
-    """Raises if `compile()` got `loss`, `metrics` or `optimizer`.
+    Returns:
+        `(teacher_index, task_index, Task)`.
 
-    The trainers set their own losses and wrap their optimizers themselves.
+    Raises:
+        ValueError: if no softmax task has that name, or with `None`, if
+            the teachers have none or several.
     """
-    for key in ("loss", "metrics", "optimizer"):
-        if kwargs.get(key) is not None:
+    softmax = [
+        (t, index, k)
+        for t, teacher in enumerate(teachers)
+        for index, k in enumerate(teacher.tasks)
+        if k.activation == "softmax"
+    ]
+    names = [k.name for _, _, k in softmax]
+    if task is None:
+        if len(softmax) != 1:
             raise ValueError(
-                f"`{key}` is not an argument of {class_name}.compile(); its "
-                f"losses are {losses_source}. Received {key}={kwargs[key]!r}"
+                "`task` must name the softmax task to balance; the teachers "
+                f"have {len(softmax)} softmax tasks: {names}. Received: task=None"
             )
-
-
-def default_optimizer(learning_rate):
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
-
-
-def copy_optimizer(optimizer):
-    """A new, unbuilt optimizer with `optimizer`'s class and config.
-
-    Anything else (`"auto"`, a name, a config dict) is returned as it is:
-    `keras.optimizers.get` makes a new optimizer from it each time.
-    """
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer.__class__.from_config(optimizer.get_config())
-    return optimizer
-
-
-def latent_pool(latent_dim, num_samples, pool_factor, seed):
-    """Draws `pool_factor * num_samples` latent vectors from `N(0, 1)`.
-
-    Checks `num_samples` and `pool_factor` (ints >= 1) by name. Returns
-    `(num_samples, rng, pool)`: the checked count, the seeded generator, to
-    go on drawing from (the choice from the pool), and the float32 pool.
-    """
-    num_samples = check_int(num_samples, "num_samples", 1)
-    pool_factor = check_int(pool_factor, "pool_factor", 1)
-    rng = np.random.default_rng(seed)
-    pool = rng.standard_normal((pool_factor * num_samples, latent_dim))
-    return num_samples, rng, pool.astype("float32")
-
-
-def build_multi_optimizer(main_optimizer, filter_optimizer, main_default_rate):
-    """Wraps a main and a filter optimizer in one `MultiOptimizer`.
-
-    Under JAX only `self.optimizer`'s state is carried through `fit()`, so the
-    two optimizers are one `keras.optimizers.MultiOptimizer` whose map sends
-    every variable under a layer named `filter_*` to the filter optimizer.
-    """
-    main = (
-        default_optimizer(main_default_rate)
-        if main_optimizer == "auto"
-        else keras.optimizers.get(main_optimizer)
-    )
-    filters = (
-        default_optimizer(main_default_rate)
-        if filter_optimizer == "auto"
-        else keras.optimizers.get(filter_optimizer)
-    )
-    if filters is main:
-        filters = copy_optimizer(main)
-    optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)
-    optimizer_map["filter_.*"] = filters
-    return keras.optimizers.MultiOptimizer(optimizer_map)
+        return softmax[0]
+    if task not in names:
+        raise ValueError(
+            f"`task` must be one of the teachers' softmax tasks {names}. "
+            f"Received: task={task!r}"
+        )
+    return softmax[names.index(task)]
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -214,24 +199,27 @@ class AmalgamGAN(Trainer, keras.Model):
         teachers: list of `keras_dfka.Teacher`, all with the same number of
             blocks `B` and input shape.
         latent_dim: int > 0, the width of `z`.
-        width_multiplier: float > 0, the shared widths are the teachers'
-            widths times this (see `shared_level_shapes`).
+        feature_width_multiplier: float > 0, the widths of the shared feature
+            space (shared by the generator, the student trunk and the
+            TargetNet) are the teachers' widths times this (see
+            `shared_level_shapes`): this sets the compression.
         feature_widths: optional list of `B` ints overriding the shared widths
             of levels `2..B+1`.
-        preset: `"default"` (the paper's losses plus the BatchNorm-statistics
-            prior, without the activation term) or `"paper"` (exactly the
-            paper's losses).
-        loss_weights: optional dict overriding the preset's weights; keys among
-            `one_hot, activation, information_entropy, discrete,
-            intermediate, batch_norm, total_variation`.
+        loss_weights: `"default"` (the paper's losses plus the
+            BatchNorm-statistics prior, without the activation term),
+            `"paper"` (exactly the paper's losses), or a dict overriding some
+            of the `"default"` weights; keys among `one_hot, activation,
+            information_entropy, discrete, intermediate, batch_norm,
+            total_variation` (`LOSS_WEIGHTS` holds the named ones).
         use_filters: bool; `False` replaces the filters' channel gates by the
             identity (only resizing / projection where shapes differ).
         filter_reduction: int, the squeeze ratio of the filters' gates.
-        augment: bool or None (the preset's choice: on for `"default"`, off
-            for `"paper"`). Beyond the paper, as in DeepInversion: the
-            teachers judge the generated batch after a random horizontal flip
-            and a random shift of up to 1/8 of the image side (one draw per
-            batch), so the generator cannot exploit pixel-exact patterns.
+        augment: bool or None (None: on, except with `loss_weights="paper"`,
+            the paper's recipe, which does not augment). Beyond the paper,
+            as in DeepInversion: the teachers judge the generated batch
+            after a random horizontal flip and a random shift of up to 1/8
+            of the image side (one draw per batch), so the generator cannot
+            exploit pixel-exact patterns.
         seed: int or None, the seed of the augmentation's randomness.
         name: the model's name.
 
@@ -253,10 +241,9 @@ class AmalgamGAN(Trainer, keras.Model):
         self,
         teachers,
         latent_dim=100,
-        width_multiplier=0.5,
+        feature_width_multiplier=0.5,
         feature_widths=None,
-        preset="default",
-        loss_weights=None,
+        loss_weights="default",
         use_filters=True,
         filter_reduction=4,
         augment=None,
@@ -268,21 +255,22 @@ class AmalgamGAN(Trainer, keras.Model):
         teachers = validate_teachers(teachers)
         self.teachers = teachers
         self.latent_dim = check_int(latent_dim, "latent_dim", 1)
-        self.width_multiplier = float(width_multiplier)
+        self.feature_width_multiplier = float(feature_width_multiplier)
         self.feature_widths = None if feature_widths is None else list(feature_widths)
-        self.preset = preset
-        self.loss_weights = resolve_loss_weights(preset, loss_weights)
-        self._loss_weights_arg = dict(loss_weights or {})
+        self.loss_weights = resolve_loss_weights(loss_weights)
+        self._loss_weights_arg = (
+            loss_weights if isinstance(loss_weights, str) else dict(loss_weights)
+        )
         self.use_filters = bool(use_filters)
         self.filter_reduction = check_int(filter_reduction, "filter_reduction", 1)
         if augment is None:
-            augment = PRESET_AUGMENT[preset]
+            augment = loss_weights != "paper"
         self.augment = bool(augment)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.num_blocks = teachers[0].num_blocks
         self.level_shapes = shared_level_shapes(
-            teachers, self.width_multiplier, self.feature_widths
+            teachers, self.feature_width_multiplier, self.feature_widths
         )
         self.generator = build_group_stack_generator(
             self.level_shapes, self.latent_dim, name=f"{self.name}_generator"
@@ -327,23 +315,26 @@ class AmalgamGAN(Trainer, keras.Model):
         self,
         generator_optimizer="auto",
         filter_optimizer="auto",
+        learning_rate=DEFAULT_LEARNING_RATE,
         jit_compile="auto",
         **kwargs,
     ):
         """Configures training.
 
         Args:
-            generator_optimizer: `"auto"` (Adam, learning rate 1e-3,
+            generator_optimizer: `"auto"` (Adam at `learning_rate`,
                 `beta_1=0.5`) or a Keras optimizer (or its name).
             filter_optimizer: the same, for the teacher-level filters.
+            learning_rate: float, the learning rate of the `"auto"`
+                optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             **kwargs: other `keras.Model.compile` arguments (`steps_per_execution`,
                 `run_eagerly`, ...). `loss` and `metrics` are not used.
         """
-        reject_compile_arguments(
-            "AmalgamGAN", "set by `preset` and `loss_weights`", kwargs
+        reject_compile_arguments("AmalgamGAN", "set by `loss_weights`", kwargs)
+        optimizer = build_multi_optimizer(
+            generator_optimizer, filter_optimizer, learning_rate
         )
-        optimizer = build_multi_optimizer(generator_optimizer, filter_optimizer, 1e-3)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self._create_loss_trackers()
         # Build eagerly: under JAX the optimizer state must exist before fit().
@@ -450,58 +441,21 @@ class AmalgamGAN(Trainer, keras.Model):
                     "Give `num_samples` (a positive integer) or `z`. Received "
                     f"num_samples={num_samples!r} and z=None"
                 )
-            z = (
-                np.random.default_rng(seed)
-                .standard_normal((int(num_samples), self.latent_dim))
-                .astype("float32")
-            )
+            z = draw_latents(num_samples, self.latent_dim, seed)
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
                 f"`z` must have shape (n, {self.latent_dim}). Received shape {z.shape}"
             )
-        chunks = []
-        for start in range(0, len(z), batch_size):
-            outputs = self.generator_outputs(z[start : start + batch_size])
-            chunks.append([ops.convert_to_numpy(o) for o in outputs])
-        merged = [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+        merged = map_batches(self.generator_outputs, z, batch_size)
         if return_features:
             return merged[0], merged[1:]
         return merged[0]
 
     def find_softmax_task(self, task=None):
-        """Finds a softmax task of the teachers by name.
-
-        Args:
-            task: a task name, or `None` for the only softmax task.
-
-        Returns:
-            `(teacher_index, task_index, Task)`.
-
-        Raises:
-            ValueError: if no softmax task has that name, or with `None`, if
-                the teachers have none or several.
-        """
-        softmax = [
-            (t, index, k)
-            for t, teacher in enumerate(self.teachers)
-            for index, k in enumerate(teacher.tasks)
-            if k.activation == "softmax"
-        ]
-        names = [k.name for _, _, k in softmax]
-        if task is None:
-            if len(softmax) != 1:
-                raise ValueError(
-                    "`task` must name the softmax task to balance; the teachers "
-                    f"have {len(softmax)} softmax tasks: {names}. Received: task=None"
-                )
-            return softmax[0]
-        if task not in names:
-            raise ValueError(
-                f"`task` must be one of the teachers' softmax tasks {names}. "
-                f"Received: task={task!r}"
-            )
-        return softmax[names.index(task)]
+        """Finds a softmax task of the teachers by name (see
+        `find_softmax_task`)."""
+        return find_softmax_task(self.teachers, task)
 
     def balanced_latents(
         self, num_samples, task=None, pool_factor=4, seed=0, batch_size=256
@@ -537,12 +491,13 @@ class AmalgamGAN(Trainer, keras.Model):
         )
         batch_size = check_int(batch_size, "batch_size", 1)
         t, index, chosen_task = self.find_softmax_task(task)
-        classes = []
-        for start in range(0, len(pool), batch_size):
-            images = self.generator_outputs(pool[start : start + batch_size])[0]
+
+        def predicted_class(z):
+            images = self.generator_outputs(z)[0]
             probabilities = self.teachers[t].image_pass(images)[0][index]
-            classes.append(np.argmax(ops.convert_to_numpy(probabilities), axis=-1))
-        classes = np.concatenate(classes)
+            return ops.argmax(probabilities, axis=-1)
+
+        classes = map_batches(predicted_class, pool, batch_size)
         members = [np.flatnonzero(classes == c) for c in range(len(chosen_task.labels))]
         present = [c for c, m in enumerate(members) if len(m)]
         missing = [chosen_task.labels[c] for c, m in enumerate(members) if not len(m)]
@@ -566,9 +521,8 @@ class AmalgamGAN(Trainer, keras.Model):
             "name": self.name,
             "teachers": [keras.saving.serialize_keras_object(t) for t in self.teachers],
             "latent_dim": self.latent_dim,
-            "width_multiplier": self.width_multiplier,
+            "feature_width_multiplier": self.feature_width_multiplier,
             "feature_widths": self.feature_widths,
-            "preset": self.preset,
             "loss_weights": self._loss_weights_arg,
             "use_filters": self.use_filters,
             "filter_reduction": self.filter_reduction,
@@ -579,6 +533,15 @@ class AmalgamGAN(Trainer, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # Configs saved before the rename: `width_multiplier`, and `preset`
+        # with `loss_weights` overriding it.
+        if "width_multiplier" in config:
+            config["feature_width_multiplier"] = config.pop("width_multiplier")
+        if "preset" in config:
+            preset, overrides = config.pop("preset"), config.get("loss_weights")
+            config["loss_weights"] = (
+                {**LOSS_WEIGHTS[preset], **overrides} if overrides else preset
+            )
         config["teachers"] = [
             keras.saving.deserialize_keras_object(t) for t in config["teachers"]
         ]

@@ -2,106 +2,25 @@
 
 import keras
 import numpy as np
-from keras import layers
 from keras import ops
 
 from keras_dfka import losses
 from keras_dfka.amalgam_gan import AmalgamGAN
-from keras_dfka.amalgam_gan import as_list
-from keras_dfka.amalgam_gan import build_multi_optimizer
-from keras_dfka.amalgam_gan import copy_optimizer
-from keras_dfka.amalgam_gan import latent_pool
-from keras_dfka.amalgam_gan import reject_compile_arguments
 from keras_dfka.backend import Trainer
-from keras_dfka.label_selection import output_tasks
-from keras_dfka.label_selection import resolve_target_labels
+from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
+from keras_dfka.compile_utils import build_multi_optimizer
+from keras_dfka.compile_utils import copy_optimizer
+from keras_dfka.compile_utils import reject_compile_arguments
+from keras_dfka.datasets.latent_noise import draw_latents
+from keras_dfka.datasets.latent_noise import latent_pool
+from keras_dfka.label_plan import LabelPlan
 from keras_dfka.layers.feature_filter import FeatureFilter
+from keras_dfka.student_block import build_student_block
+from keras_dfka.utils import as_list
+from keras_dfka.utils import copy_model
+from keras_dfka.utils import map_batches
+from keras_dfka.utils import set_all_trainable
 from keras_dfka.validation import check_int
-
-
-def build_student_block(
-    input_shape, output_shape, convs_per_block=2, width_multiplier=1.0, name="block"
-):
-    """A default dual-generator block `T^b`: shared level `b` -> level `b+1`.
-
-    For image-like outputs: `convs_per_block - 1` stride-1 `Conv3x3 +
-    BatchNorm + ReLU` layers at `width_multiplier * output width`, then a
-    strided `Conv3x3 + BatchNorm + ReLU` to the output width (stride = the
-    spatial reduction; a resize first when it is not a whole number). For
-    vector outputs: the same convolutions, global average pooling and a dense
-    layer with ReLU. The widths at block boundaries are the shared widths,
-    set by `AmalgamGAN(width_multiplier=...)`: that is the compression.
-
-    Args:
-        input_shape: shared level-`b` shape without the batch axis.
-        output_shape: shared level-`b+1` shape without the batch axis.
-        convs_per_block: int >= 1.
-        width_multiplier: float > 0, the width of the extra convolutions
-            relative to the output width.
-        name: the block's name.
-
-    Returns:
-        A functional `keras.Model`.
-    """
-    convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
-    inputs = keras.Input(input_shape, name=f"{name}_input")
-    out_channels = output_shape[-1]
-    hidden = max(4, int(round(out_channels * width_multiplier)))
-    x = inputs
-    for c in range(1, convs_per_block):
-        x = layers.Conv2D(
-            hidden, 3, padding="same", use_bias=False, name=f"{name}_conv{c}"
-        )(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{c}")(x)
-        x = layers.ReLU(name=f"{name}_relu{c}")(x)
-    if len(output_shape) == 1:
-        x = layers.Conv2D(
-            hidden, 3, padding="same", use_bias=False, name=f"{name}_conv_last"
-        )(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn_last")(x)
-        x = layers.ReLU(name=f"{name}_relu_last")(x)
-        x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(x)
-        x = layers.Dense(out_channels, name=f"{name}_dense")(x)
-        x = layers.ReLU(name=f"{name}_out")(x)
-        return keras.Model(inputs, x, name=name)
-    in_hw, out_hw = input_shape[:2], output_shape[:2]
-    stride = (in_hw[0] // max(1, out_hw[0]), in_hw[1] // max(1, out_hw[1]))
-    exact = min(stride) >= 1 and all(
-        i == o * s for i, o, s in zip(in_hw, out_hw, stride)
-    )
-    if not exact:
-        x = layers.Resizing(*out_hw, interpolation="bilinear", name=f"{name}_resize")(x)
-        stride = (1, 1)
-    x = layers.Conv2D(
-        out_channels,
-        3,
-        strides=stride,
-        padding="same",
-        use_bias=False,
-        name=f"{name}_conv_last",
-    )(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn_last")(x)
-    x = layers.ReLU(name=f"{name}_out")(x)
-    return keras.Model(inputs, x, name=name)
-
-
-def _copy_model(model, trainable=True):
-    """A copy of `model` with its weights, every layer set to `trainable`.
-
-    (`clone_model` keeps each copied layer's own flag, so the copy of a frozen
-    teacher's layer would stay frozen under a trainable model.)
-    """
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    set_all_trainable(clone, trainable)
-    return clone
-
-
-def set_all_trainable(layer, trainable):
-    """Sets `trainable` on `layer` and on every layer nested in it."""
-    layer.trainable = trainable
-    for sublayer in getattr(layer, "layers", []):
-        set_all_trainable(sublayer, trainable)
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -134,29 +53,25 @@ class DualGenerator(Trainer, keras.Model):
             copied and frozen; its filters initialize this model's filters.
         target_labels: list of label names (`"Smiling"`, or `"task/label"`
             when several tasks share a name), in the order the TargetNet
-            should return them.
+            should return them, or a `keras_dfka.label_plan.LabelPlan`
+            resolved against the same teachers.
         convs_per_block: int >= 1, convolutions per default block. The
             default 2 (a stride-1 and a strided `Conv3x3`) sees at least
             the receptive field of a teacher block `Conv + MaxPool`; one
             strided convolution alone learned much less from generated
-            images (validation splits, 600 + 600 steps: MNIST top-1 0.773 ->
-            0.855, one seed; CelebA 32x32 ROC-AUC 0.702 -> 0.732, mean of
-            two seeds). It costs parameters: the example's CelebA TargetNet
-            has 28,040 instead of 15,720; pass 1 for the smallest student.
-        width_multiplier: float > 0, the width of a default block's extra
-            convolutions relative to the shared width of its output (used
-            when `convs_per_block > 1`). The widths at block boundaries are
-            the shared widths of `AmalgamGAN(width_multiplier=...)`.
+            images. It costs parameters; pass 1 for the smallest student.
+        hidden_width_multiplier: float > 0, the width of a default block's
+            extra convolutions relative to the shared width of its output
+            (used when `convs_per_block > 1`). The widths at block
+            boundaries are the shared widths of
+            `AmalgamGAN(feature_width_multiplier=...)`.
         blocks: optional list of `B` Keras layers or models, custom blocks
             mapping shared level `b` to shared level `b + 1`.
         stream_weights: `(lambda_1, lambda_2)`, the weights of the student
-            stream and the generator stream (default `(1, 1)`, the paper's;
-            `(1, 0)` scored about 0.02 ROC-AUC higher on CelebA).
+            stream and the generator stream (default `(1, 1)`, the paper's).
         block_wise: bool; `False` trains the trunk end to end on images with
-            one loss on its last block. Not the paper's method, but on
-            CelebA faces it scored about 0.04 ROC-AUC higher on both the
-            validation and the test split (benchmarks/README.md, sections
-            3 and 4b); on MNIST the two are equal.
+            one loss on its last block. Not the paper's method; how the two
+            compare is in `benchmarks/README.md`.
         temperature: float > 0, the distillation temperature.
         teacher_weights: optional list of `lambda_m`, one per teacher.
         fine_tune_heads: bool; `True` gives each teacher's branch its own
@@ -164,10 +79,7 @@ class DualGenerator(Trainer, keras.Model):
             `B`), trained with the last block's loss and copied into the
             TargetNet. The paper keeps the teachers' heads as they are
             (`False`, the default). The head's BatchNorm statistics, if any,
-            stay the teacher's. On held-out MNIST digits it lifted the
-            hardest of three teachers by 0.09 top-1 and not the other two;
-            on CelebA validation faces it made no difference
-            (benchmarks/README.md, section 4e).
+            stay the teacher's.
         name: the model's name.
 
     Example:
@@ -181,8 +93,8 @@ class DualGenerator(Trainer, keras.Model):
 
     `fit()` takes any latent vectors. With a softmax teacher, vectors whose
     images the teacher spreads evenly over its classes
-    (`AmalgamGAN.balanced_latents`) teach the rare classes better than plain
-    noise (benchmarks/README.md, section 4f):
+    (`AmalgamGAN.balanced_latents`) can teach the rare classes better than
+    plain noise:
 
     ```python
     z = gan.balanced_latents(32000)
@@ -204,7 +116,7 @@ class DualGenerator(Trainer, keras.Model):
         amalgam_gan,
         target_labels,
         convs_per_block=2,
-        width_multiplier=1.0,
+        hidden_width_multiplier=1.0,
         blocks=None,
         stream_weights=(1.0, 1.0),
         block_wise=True,
@@ -220,10 +132,10 @@ class DualGenerator(Trainer, keras.Model):
                 "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
                 f"{type(amalgam_gan).__name__}"
             )
-        if width_multiplier <= 0:
+        if hidden_width_multiplier <= 0:
             raise ValueError(
-                "`width_multiplier` must be positive. Received: "
-                f"width_multiplier={width_multiplier}"
+                "`hidden_width_multiplier` must be positive. Received: "
+                f"hidden_width_multiplier={hidden_width_multiplier}"
             )
         stream_weights = tuple(float(w) for w in stream_weights)
         if (
@@ -245,10 +157,12 @@ class DualGenerator(Trainer, keras.Model):
         self.latent_dim = amalgam_gan.latent_dim
         self.level_shapes = amalgam_gan.level_shapes
         self.num_blocks = amalgam_gan.num_blocks
-        self.target_labels = list(target_labels) if target_labels is not None else None
-        self.resolved_labels = resolve_target_labels(self.teachers, target_labels)
-        self.output_tasks = output_tasks(self.resolved_labels)
-        self.width_multiplier = float(width_multiplier)
+        if isinstance(target_labels, LabelPlan):
+            self.label_plan = target_labels
+        else:
+            self.label_plan = LabelPlan.resolve(self.teachers, target_labels)
+        self.target_labels = self.label_plan.target_labels
+        self.hidden_width_multiplier = float(hidden_width_multiplier)
         self.convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
         self.stream_weights = stream_weights
         self.block_wise = bool(block_wise)
@@ -270,16 +184,15 @@ class DualGenerator(Trainer, keras.Model):
         self.fine_tune_heads = bool(fine_tune_heads)
 
         # Teachers with at least one target label, and what their loss uses.
-        self.active_teachers = sorted({g["teacher"] for g in self.output_tasks})
+        self.active_teachers = self.label_plan.teachers
         self.loss_items = {}
-        for group in self.output_tasks:
-            task = self.teachers[group["teacher"]].tasks[group["task"]]
-            indices = None if task.activation == "softmax" else sorted(group["indices"])
-            self.loss_items.setdefault(group["teacher"], []).append(
-                (group["task"], indices, task.activation)
+        for group in self.label_plan.groups:
+            indices = None if group.activation == "softmax" else sorted(group.indices)
+            self.loss_items.setdefault(group.teacher, []).append(
+                (group.task, indices, group.activation)
             )
 
-        self.generator = _copy_model(amalgam_gan.generator, trainable=False)
+        self.generator = copy_model(amalgam_gan.generator, trainable=False)
 
         if blocks is None:
             blocks = [
@@ -287,7 +200,7 @@ class DualGenerator(Trainer, keras.Model):
                     self.level_shapes[b - 1],
                     self.level_shapes[b],
                     self.convs_per_block,
-                    self.width_multiplier,
+                    self.hidden_width_multiplier,
                     name=f"student_block_{b}",
                 )
                 for b in range(1, self.num_blocks + 1)
@@ -342,7 +255,7 @@ class DualGenerator(Trainer, keras.Model):
         heads = [None] * len(self.teachers)
         if self.fine_tune_heads:
             for m in self.active_teachers:
-                heads[m] = _copy_model(self.teachers[m].head, trainable=True)
+                heads[m] = copy_model(self.teachers[m].head, trainable=True)
                 heads[m].name = f"head_{m}_{self.teachers[m].name}"
         self.heads = heads
         self.active_blocks = list(range(1, self.num_blocks + 1))
@@ -464,17 +377,13 @@ class DualGenerator(Trainer, keras.Model):
     def call(self, images, training=False):
         """Probabilities for `target_labels`, `(batch, len(target_labels))`."""
         features = self.trunk(images, training=training)[-1]
-        by_task = {}
         level = self.num_blocks + 1
-        for m in self.active_teachers:
-            probabilities = self.teacher_branch(m, features, level)
-            for group in self.output_tasks:
-                if group["teacher"] == m:
-                    p = probabilities[group["task"]]
-                    by_task[(m, group["task"])] = p
+        probabilities = {
+            m: self.teacher_branch(m, features, level) for m in self.active_teachers
+        }
         columns = [
-            by_task[(r["teacher"], r["task"])][:, r["index"] : r["index"] + 1]
-            for r in self.resolved_labels
+            probabilities[r.teacher][r.task][:, r.index : r.index + 1]
+            for r in self.label_plan.labels
         ]
         return ops.concatenate(columns, axis=-1)
 
@@ -483,17 +392,20 @@ class DualGenerator(Trainer, keras.Model):
         self,
         student_optimizer="auto",
         filter_optimizer="auto",
+        learning_rate=DEFAULT_LEARNING_RATE,
         jit_compile="auto",
         **kwargs,
     ):
         """Configures training.
 
         Args:
-            student_optimizer: `"auto"` (Adam, learning rate 1e-3,
+            student_optimizer: `"auto"` (Adam at `learning_rate`,
                 `beta_1=0.5`) or a Keras optimizer (or its name), for the blocks.
                 An instance is used as given; `set_active_blocks` (and so
                 `fit_sequential`) compiles again with unbuilt copies of it.
             filter_optimizer: the same, for the teacher-level filters.
+            learning_rate: float, the learning rate of the `"auto"`
+                optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             **kwargs: other `keras.Model.compile` arguments.
         """
@@ -501,10 +413,13 @@ class DualGenerator(Trainer, keras.Model):
         self._compile_args = dict(
             student_optimizer=student_optimizer,
             filter_optimizer=filter_optimizer,
+            learning_rate=learning_rate,
             jit_compile=jit_compile,
             **kwargs,
         )
-        optimizer = build_multi_optimizer(student_optimizer, filter_optimizer, 1e-3)
+        optimizer = build_multi_optimizer(
+            student_optimizer, filter_optimizer, learning_rate
+        )
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self._set_loss_names()
         self._create_loss_trackers()
@@ -577,25 +492,11 @@ class DualGenerator(Trainer, keras.Model):
 
     def _label_probabilities(self, images, batch_size):
         """This model's and the teachers' target-label probabilities."""
-        student = np.concatenate(
-            [
-                ops.convert_to_numpy(self(images[i : i + batch_size]))
-                for i in range(0, len(images), batch_size)
-            ]
-        )
-        teacher = teacher_label_probabilities(
-            self.teachers, self.resolved_labels, images, batch_size
+        student = map_batches(self, images, batch_size)
+        teacher = self.label_plan.teacher_probabilities(
+            self.teachers, images, batch_size
         )
         return student, teacher
-
-    def _decisions(self):
-        """Target-label columns per decision: one per sigmoid label, one per
-        softmax task (all of its target labels)."""
-        decisions = {}
-        for j, r in enumerate(self.resolved_labels):
-            key = j if r["activation"] == "sigmoid" else (r["teacher"], r["task"])
-            decisions.setdefault(key, []).append(j)
-        return list(decisions.values())
 
     def agreement(self, num_samples=512, seed=12345, batch_size=128):
         """Agreement with the teachers on fresh generated images.
@@ -609,15 +510,11 @@ class DualGenerator(Trainer, keras.Model):
             arg-max over that task's target labels; the 0.5 threshold if
             only one of its labels is a target).
         """
-        z = (
-            np.random.default_rng(seed)
-            .standard_normal((int(num_samples), self.latent_dim))
-            .astype("float32")
-        )
+        z = draw_latents(num_samples, self.latent_dim, seed)
         images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
         student, teacher = self._label_probabilities(images, batch_size)
         agree = []
-        for columns in self._decisions():
+        for columns in self.label_plan.decisions():
             if len(columns) == 1:
                 j = columns[0]
                 agree.append((student[:, j] >= 0.5) == (teacher[:, j] >= 0.5))
@@ -654,7 +551,7 @@ class DualGenerator(Trainer, keras.Model):
         student = np.clip(student.astype("float64"), eps, 1.0 - eps)
         teacher = np.clip(teacher.astype("float64"), eps, 1.0 - eps)
         total = np.zeros(len(student))
-        for columns in self._decisions():
+        for columns in self.label_plan.decisions():
             s, t = student[:, columns], teacher[:, columns]
             if len(columns) == 1:
                 s, t = np.concatenate([s, 1 - s], -1), np.concatenate([t, 1 - t], -1)
@@ -671,12 +568,7 @@ class DualGenerator(Trainer, keras.Model):
         part of the paper: after part of the training, adding them to what
         `fit()` sees focuses the rest of it where the student is still far
         from the teachers. No data is needed: the measure is against the
-        teachers on generated images. On MNIST (16,000 of them added to
-        32,000 class-balanced vectors halfway through 4,800 end-to-end
-        steps) they gained 0.013 top-1 on validation digits but not on the
-        held-out ones: 96.7% of the teacher over three teachers against
-        97.0% without, from -0.016 to +0.010 by teacher
-        (benchmarks/README.md, section 4h).
+        teachers on generated images.
 
         Args:
             num_samples: int >= 1, how many vectors to return.
@@ -692,12 +584,7 @@ class DualGenerator(Trainer, keras.Model):
         )
         batch_size = check_int(batch_size, "batch_size", 1)
         chunk = 64 * batch_size  # bounds the images held at once
-        scores = np.concatenate(
-            [
-                self.disagreement(pool[i : i + chunk], batch_size)
-                for i in range(0, len(pool), chunk)
-            ]
-        )
+        scores = map_batches(lambda z: self.disagreement(z, batch_size), pool, chunk)
         hardest = np.argsort(-scores, kind="stable")[:num_samples]
         return pool[rng.permutation(hardest)]
 
@@ -707,7 +594,7 @@ class DualGenerator(Trainer, keras.Model):
             "amalgam_gan": keras.saving.serialize_keras_object(self.amalgam_gan),
             "target_labels": self.target_labels,
             "convs_per_block": self.convs_per_block,
-            "width_multiplier": self.width_multiplier,
+            "hidden_width_multiplier": self.hidden_width_multiplier,
             "stream_weights": list(self.stream_weights),
             "block_wise": self.block_wise,
             "temperature": self.temperature,
@@ -718,25 +605,9 @@ class DualGenerator(Trainer, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        if "width_multiplier" in config:  # Saved before the rename.
+            config["hidden_width_multiplier"] = config.pop("width_multiplier")
         config["amalgam_gan"] = keras.saving.deserialize_keras_object(
             config["amalgam_gan"]
         )
         return cls(**config)
-
-
-def teacher_label_probabilities(teachers, resolved_labels, images, batch_size=128):
-    """The teachers' probabilities for resolved target labels, as numpy."""
-    columns = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size]
-        cache = {}
-        row = []
-        for r in resolved_labels:
-            if r["teacher"] not in cache:
-                cache[r["teacher"]] = [
-                    ops.convert_to_numpy(p)
-                    for p in teachers[r["teacher"]].image_pass(batch)[0]
-                ]
-            row.append(cache[r["teacher"]][r["task"]][:, r["index"]])
-        columns.append(np.stack(row, axis=-1))
-    return np.concatenate(columns, axis=0)

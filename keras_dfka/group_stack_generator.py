@@ -6,27 +6,27 @@ import keras
 from keras import layers
 
 
-def shared_level_shapes(teachers, width_multiplier=0.5, feature_widths=None):
+def shared_level_shapes(teachers, feature_width_multiplier=0.5, feature_widths=None):
     """The shared feature space: one shape per level `1..B+1`.
 
     Level 1 is the image (all teachers take the same input shape). For levels
     `2..B+1` the spatial size is the largest of the teachers' and the width is
     `feature_widths[l - 2]` when given, else
-    `max(8, round(width_multiplier * max over teachers of their width))`.
+    `max(8, round(feature_width_multiplier * max over teachers of their width))`.
 
     Args:
         teachers: list of `keras_dfka.Teacher` with the same number of blocks.
-        width_multiplier: float > 0.
+        feature_width_multiplier: float > 0.
         feature_widths: optional list of `B` ints, the widths of levels
             `2..B+1`.
 
     Returns:
         A list of `B + 1` shape tuples without the batch axis.
     """
-    if width_multiplier <= 0:
+    if feature_width_multiplier <= 0:
         raise ValueError(
-            "`width_multiplier` must be positive. "
-            f"Received: width_multiplier={width_multiplier}"
+            "`feature_width_multiplier` must be positive. "
+            f"Received: feature_width_multiplier={feature_width_multiplier}"
         )
     num_blocks = teachers[0].num_blocks
     if feature_widths is not None:
@@ -50,7 +50,7 @@ def shared_level_shapes(teachers, width_multiplier=0.5, feature_widths=None):
         if feature_widths is not None:
             width = feature_widths[level - 2]
         else:
-            width = max(8, int(round(width * width_multiplier)))
+            width = max(8, int(round(width * feature_width_multiplier)))
         if ranks == {1}:
             shapes.append((width,))
         else:
@@ -98,7 +98,7 @@ def build_group_stack_generator(level_shapes, latent_dim, name="generator"):
         A functional `keras.Model` from `z` of shape `(batch, latent_dim)` to
         the list `[image, level_2, ..., level_B]` (ascending levels). With
         `B = 1`, Keras returns the image tensor itself when the model is
-        called; `keras_dfka.amalgam_gan.as_list` normalizes both cases.
+        called; `keras_dfka.utils.as_list` normalizes both cases.
     """
     num_blocks = len(level_shapes) - 1
     for level, shape in enumerate(level_shapes[:num_blocks], start=1):

@@ -4,8 +4,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_dfka.label_plan import LabelPlan
+from keras_dfka.label_plan import TargetLabel
 from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.layers.label_select import LabelSelect
+from keras_dfka.utils import as_list
 
 
 def _copy_layer(layer, name):
@@ -29,7 +32,8 @@ class TargetNet(keras.Model):
     ```
 
     It is a plain functional `keras.Model` (dict outputs keyed by task name)
-    that carries its label names and activations in its config, shares no
+    that carries its label plan (`keras_dfka.label_plan.LabelPlan`: label
+    names, tasks and activations) in its config, shares no
     variables with the trainers, and saves and loads as `.keras` with only
     `keras_dfka` imported (for its two small layers), not the trainer classes.
 
@@ -38,9 +42,7 @@ class TargetNet(keras.Model):
 
     Args:
         inputs, outputs, name: as for a functional `keras.Model`.
-        label_spec: dict with `target_labels` (list of names, user order) and
-            `columns` (for each target label, `[task name, position in that
-            task's output]`) and `activations` ({task name: activation}).
+        label_plan: the `LabelPlan` of the target labels (or its config).
 
     Example:
 
@@ -56,33 +58,40 @@ class TargetNet(keras.Model):
     """
 
     def __init__(self, inputs, outputs, name=None, **kwargs):
-        label_spec = kwargs.pop("label_spec", None)
+        label_plan = kwargs.pop("label_plan", None)
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
-        if label_spec is None:
-            # e.g. `keras.models.clone_model`; label helpers are unavailable.
-            self.label_spec = None
-            return
-        self.label_spec = {
-            "target_labels": list(label_spec["target_labels"]),
-            "columns": [list(c) for c in label_spec["columns"]],
-            "activations": dict(label_spec["activations"]),
-        }
+        if isinstance(label_plan, dict):
+            label_plan = LabelPlan.from_config(label_plan)
+        # None e.g. after `keras.models.clone_model`: no label helpers then.
+        self.label_plan = label_plan
 
-    def _spec(self):
-        if self.label_spec is None:
+    def _plan(self):
+        if self.label_plan is None:
             raise ValueError(
-                f"TargetNet '{self.name}' has no `label_spec`; build it with "
+                f"TargetNet '{self.name}' has no `label_plan`; build it with "
                 "`TargetNet.from_dual(dual)`."
             )
-        return self.label_spec
+        return self.label_plan
 
     @property
     def target_labels(self):
-        return list(self._spec()["target_labels"])
+        """The target label names, in the order of `predict_labels`."""
+        return self._plan().target_labels
 
     @property
     def task_names(self):
-        return list(self._spec()["activations"])
+        """The names of the outputs (one per task with target labels)."""
+        return self._plan().task_names
+
+    @property
+    def columns(self):
+        """For each target label, `(task name, position in that output)`."""
+        return self._plan().columns
+
+    @property
+    def activations(self):
+        """`{task name: "sigmoid" or "softmax"}`."""
+        return self._plan().activations
 
     @classmethod
     def from_dual(cls, dual, name="target_net"):
@@ -112,7 +121,6 @@ class TargetNet(keras.Model):
             copy.set_weights(block.get_weights())
         level = dual.num_blocks + 1
         outputs = {}
-        activations = {}
         for m in dual.active_teachers:
             teacher = dual.teachers[m]
             source_filter = dual.filters[m][level - 2]
@@ -123,43 +131,25 @@ class TargetNet(keras.Model):
             branch_filter.set_weights(source_filter.get_weights())
             head = keras.models.clone_model(teacher.head)
             head.name = f"branch_{teacher.name}_head"
-            head_outputs = head(h)
+            head_outputs = as_list(head(h))
             head.set_weights(dual.branch_head(m).get_weights())
-            if not isinstance(head_outputs, (list, tuple)):
-                head_outputs = [head_outputs]
-            for group in dual.output_tasks:
-                if group["teacher"] != m:
-                    continue
-                task = teacher.tasks[group["task"]]
+            for group in dual.label_plan.groups_of(m):
+                task = teacher.tasks[group.task]
                 outputs[task.name] = LabelSelect(
-                    group["indices"],
+                    list(group.indices),
                     activation=task.activation,
                     from_logits=teacher.task_from_logits(task),
-                    labels=group["labels"],
+                    labels=list(group.labels),
                     name=task.name,
-                )(head_outputs[group["task"]])
-                activations[task.name] = task.activation
-        columns = []
-        for r in dual.resolved_labels:
-            group = next(
-                g
-                for g in dual.output_tasks
-                if (g["teacher"], g["task"]) == (r["teacher"], r["task"])
-            )
-            columns.append([r["task_name"], group["labels"].index(r["label"])])
-        label_spec = {
-            "target_labels": list(dual.target_labels),
-            "columns": columns,
-            "activations": activations,
-        }
-        return cls(inputs=image, outputs=outputs, name=name, label_spec=label_spec)
+                )(head_outputs[group.task])
+        return cls(inputs=image, outputs=outputs, name=name, label_plan=dual.label_plan)
 
     def labels_from_outputs(self, outputs):
         """Stacks a dict of task outputs into `(batch, len(target_labels))`."""
         return np.stack(
             [
                 np.asarray(ops.convert_to_numpy(outputs[t]))[:, i]
-                for t, i in self._spec()["columns"]
+                for t, i in self.columns
             ],
             axis=-1,
         )
@@ -181,7 +171,9 @@ class TargetNet(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config["label_spec"] = self.label_spec
+        config["label_plan"] = (
+            None if self.label_plan is None else self.label_plan.get_config()
+        )
         return config
 
     @classmethod
@@ -189,7 +181,10 @@ class TargetNet(keras.Model):
         from keras.src.models.functional import functional_from_config
 
         config = dict(config)
-        label_spec = config.pop("label_spec")
+        if "label_spec" in config:  # Saved before label plans.
+            label_plan = _plan_from_label_spec(config.pop("label_spec"))
+        else:
+            label_plan = config.pop("label_plan")
         model = functional_from_config(
             _FunctionalTargetNet, config, custom_objects=custom_objects
         )
@@ -197,8 +192,32 @@ class TargetNet(keras.Model):
             inputs=model.inputs[0],
             outputs=model.outputs_dict,
             name=config.get("name"),
-            label_spec=label_spec,
+            label_plan=label_plan,
         )
+
+
+def _plan_from_label_spec(spec):
+    """The `LabelPlan` of a TargetNet config saved before label plans.
+
+    Such a config holds the label names, each label's output and position,
+    and each output's activation, not the teachers' indices: the plan numbers
+    the outputs in order as if each came from its own teacher.
+    """
+    order = list(spec["activations"])
+    return LabelPlan.from_labels(
+        [
+            TargetLabel(
+                name=name,
+                label=name.rsplit("/", 1)[-1],
+                teacher=order.index(task),
+                task=0,
+                task_name=task,
+                index=position,
+                activation=spec["activations"][task],
+            )
+            for name, (task, position) in zip(spec["target_labels"], spec["columns"])
+        ]
+    )
 
 
 class _FunctionalTargetNet(keras.Model):

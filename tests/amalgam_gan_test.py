@@ -62,8 +62,8 @@ def test_teachers_are_frozen_and_called_in_inference_mode(tiny_teachers):
     assert not teacher_ids & {id(v) for v in gan.trainable_variables}
 
 
-def test_paper_preset_has_no_priors(tiny_teachers):
-    gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=4, preset="paper")
+def test_paper_loss_weights_have_no_priors(tiny_teachers):
+    gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=4, loss_weights="paper")
     assert gan.loss_weights["batch_norm"] == 0
     assert gan.loss_weights["total_variation"] == 0
     assert "batch_norm" not in gan.loss_names
@@ -121,7 +121,6 @@ def test_without_intermediate_term_filters_are_frozen_and_fit_runs(tiny_teachers
     gan = keras_dfka.AmalgamGAN(
         list(tiny_teachers),
         latent_dim=4,
-        preset="paper",
         loss_weights={"intermediate": 0.0, "discrete": 0.0},
     )
     gan.compile()

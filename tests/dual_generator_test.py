@@ -6,6 +6,7 @@ from conftest import any_changed
 from conftest import weights_of
 
 import keras_dfka
+from keras_dfka.label_plan import LabelPlan
 
 TARGETS = ["blue", "red", "dominant/green_most", "is_bright"]
 
@@ -142,7 +143,7 @@ def test_default_blocks_have_a_stride_one_and_a_strided_convolution(tiny_teacher
     single = keras_dfka.DualGenerator(gan, ["red"], convs_per_block=1)
     assert [c.strides for c in _conv_layers(single.student_blocks[0])] == [(2, 2)]
     wide = keras_dfka.DualGenerator(
-        gan, ["red"], convs_per_block=3, width_multiplier=2.0
+        gan, ["red"], convs_per_block=3, hidden_width_multiplier=2.0
     )
     convs = _conv_layers(wide.student_blocks[0])
     out_width = gan.level_shapes[1][-1]
@@ -236,14 +237,12 @@ def test_label_agreement_counts_softmax_decisions(
     # that on the first half of the samples the softmax task's target columns
     # are rolled (its arg-max moves) or, with one such column, flipped
     # around 0.5: the sigmoid label always agrees, the softmax task on half.
-    from keras_dfka import dual_generator
-
     softmax = ["dominant/red_most", "dominant/green_most", "dominant/blue_most"]
     dual = keras_dfka.DualGenerator(
         make_gan(tiny_teachers), ["red"] + softmax[:softmax_labels]
     )
 
-    def altered_student(teachers, resolved_labels, images, batch_size=128):
+    def altered_student(plan, teachers, images, batch_size=128):
         p = keras.ops.convert_to_numpy(dual(images)).copy()
         half = len(p) // 2
         if softmax_labels == 1:
@@ -252,7 +251,7 @@ def test_label_agreement_counts_softmax_decisions(
             p[:half, 1:] = np.roll(p[:half, 1:], 1, axis=-1)
         return p
 
-    monkeypatch.setattr(dual_generator, "teacher_label_probabilities", altered_student)
+    monkeypatch.setattr(LabelPlan, "teacher_probabilities", altered_student)
     result = dual.agreement(num_samples=64, seed=3)
     # 64 sigmoid decisions agree, 32 of the 64 softmax ones: 96 / 128.
     assert result["label_agreement"] == pytest.approx(0.75)

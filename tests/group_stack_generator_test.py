@@ -78,7 +78,7 @@ def gan(teacher_a, teacher_b):
 # ---------------------------------------------------------------------------
 
 
-def test_shared_level_shapes_width_multiplier(teacher_a, teacher_b):
+def test_shared_level_shapes_feature_width_multiplier(teacher_a, teacher_b):
     assert teacher_a.level_shapes == [(16, 16, 3), (8, 8, 4), (4, 4, 8), (2, 2, 16)]
     assert teacher_b.level_shapes == [(16, 16, 3), (8, 8, 8), (4, 4, 16), (2, 2, 16)]
     # Widths per level: max over teachers (8, 16, 16), times the multiplier,
@@ -89,24 +89,28 @@ def test_shared_level_shapes_width_multiplier(teacher_a, teacher_b):
         (4, 4, 8),
         (2, 2, 8),
     ]
-    assert shared_level_shapes([teacher_a, teacher_b], width_multiplier=1.0) == [
+    assert shared_level_shapes(
+        [teacher_a, teacher_b], feature_width_multiplier=1.0
+    ) == [
         (16, 16, 3),
         (8, 8, 8),
         (4, 4, 16),
         (2, 2, 16),
     ]
-    assert shared_level_shapes([teacher_a, teacher_b], width_multiplier=2.0)[1:] == [
+    assert shared_level_shapes([teacher_a, teacher_b], feature_width_multiplier=2.0)[
+        1:
+    ] == [
         (8, 8, 16),
         (4, 4, 32),
         (2, 2, 32),
     ]
-    assert shared_level_shapes([teacher_b], width_multiplier=1.5)[1:] == [
+    assert shared_level_shapes([teacher_b], feature_width_multiplier=1.5)[1:] == [
         (8, 8, 12),
         (4, 4, 24),
         (2, 2, 24),
     ]
     # The floor of 8 channels.
-    assert shared_level_shapes([teacher_a], width_multiplier=0.25)[1:] == [
+    assert shared_level_shapes([teacher_a], feature_width_multiplier=0.25)[1:] == [
         (8, 8, 8),
         (4, 4, 8),
         (2, 2, 8),
@@ -119,7 +123,9 @@ def test_shared_level_shapes_feature_widths(teacher_a, teacher_b):
     # feature_widths override the multiplier.
     assert (
         shared_level_shapes(
-            [teacher_a, teacher_b], width_multiplier=4.0, feature_widths=(5, 3, 7)
+            [teacher_a, teacher_b],
+            feature_width_multiplier=4.0,
+            feature_widths=(5, 3, 7),
         )
         == shapes
     )
@@ -128,14 +134,14 @@ def test_shared_level_shapes_feature_widths(teacher_a, teacher_b):
 def test_shared_level_shapes_largest_spatial_size(teacher_a, strided):
     # Level 2: 16x16 (strided teacher) beats 8x8; levels 3 and 4 agree.
     assert strided.level_shapes == [(16, 16, 3), (16, 16, 8), (4, 4, 8), (2, 2, 8)]
-    shapes = shared_level_shapes([teacher_a, strided], width_multiplier=2.0)
+    shapes = shared_level_shapes([teacher_a, strided], feature_width_multiplier=2.0)
     assert shapes == [(16, 16, 3), (16, 16, 16), (4, 4, 16), (2, 2, 32)]
 
 
-@pytest.mark.parametrize("width_multiplier", [0.0, -0.5])
-def test_shared_level_shapes_bad_multiplier(teacher_a, width_multiplier):
-    with pytest.raises(ValueError, match="width_multiplier"):
-        shared_level_shapes([teacher_a], width_multiplier=width_multiplier)
+@pytest.mark.parametrize("multiplier", [0.0, -0.5])
+def test_shared_level_shapes_bad_multiplier(teacher_a, multiplier):
+    with pytest.raises(ValueError, match="feature_width_multiplier"):
+        shared_level_shapes([teacher_a], feature_width_multiplier=multiplier)
 
 
 @pytest.mark.parametrize(
@@ -185,7 +191,7 @@ def test_generator_one_block():
 
 
 def test_generator_one_block_outputs_as_list():
-    from keras_dfka.amalgam_gan import as_list
+    from keras_dfka.utils import as_list
 
     generator = build_group_stack_generator([(8, 8, 3), (4, 4, 8)], latent_dim=8)
     outputs = as_list(generator(_z(4, 8), training=False))
@@ -319,8 +325,10 @@ def test_gan_step_loss_is_finite(gan, teacher_a, teacher_b):
             np.testing.assert_array_equal(a, b)
 
 
-def test_gan_paper_preset_terms(teacher_a, teacher_b):
-    gan = keras_dfka.AmalgamGAN([teacher_a, teacher_b], latent_dim=8, preset="paper")
+def test_gan_paper_loss_weights_terms(teacher_a, teacher_b):
+    gan = keras_dfka.AmalgamGAN(
+        [teacher_a, teacher_b], latent_dim=8, loss_weights="paper"
+    )
     assert gan.loss_weights["batch_norm"] == 0.0
     assert "batch_norm" not in gan.loss_names
     assert "total_variation" not in gan.loss_names
@@ -341,8 +349,7 @@ def test_gan_config_round_trip(teacher_a, teacher_b):
         [teacher_a, teacher_b],
         latent_dim=8,
         feature_widths=[8, 8, 12],
-        preset="paper",
-        loss_weights={"batch_norm": 0.5, "discrete": 0.0},
+        loss_weights={"batch_norm": 0.5, "discrete": 0.0, "information_entropy": 5},
         name="round_trip",
     )
     restored = keras_dfka.AmalgamGAN.from_config(gan.get_config())
@@ -353,8 +360,8 @@ def test_gan_config_round_trip(teacher_a, teacher_b):
     assert restored.loss_weights == gan.loss_weights
     assert restored.loss_weights["batch_norm"] == 0.5
     assert restored.loss_weights["discrete"] == 0.0
-    assert restored.loss_weights["information_entropy"] == 5.0  # paper preset
-    assert restored.preset == "paper"
+    assert restored.loss_weights["information_entropy"] == 5.0
+    assert restored.get_config()["loss_weights"] == gan.get_config()["loss_weights"]
     assert restored.name == "round_trip"
     assert [t.name for t in restored.teachers] == ["teacher_a", "teacher_b"]
     assert [t.level_shapes for t in restored.teachers] == [
@@ -405,9 +412,19 @@ def test_gan_bad_loss_weight_value(teacher_a, value):
         )
 
 
-def test_gan_unknown_preset(teacher_a):
-    with pytest.raises(ValueError, match="preset"):
-        keras_dfka.AmalgamGAN([teacher_a], latent_dim=4, preset="fast")
+def test_gan_unknown_loss_weights_name(teacher_a):
+    with pytest.raises(ValueError, match="`loss_weights` must be one of"):
+        keras_dfka.AmalgamGAN([teacher_a], latent_dim=4, loss_weights="fast")
+
+
+def test_gan_config_saved_before_the_renames_loads(teacher_a):
+    gan = keras_dfka.AmalgamGAN([teacher_a], latent_dim=4, loss_weights="paper")
+    config = gan.get_config()
+    config["width_multiplier"] = config.pop("feature_width_multiplier")
+    config["preset"], config["loss_weights"] = "paper", {"discrete": 0.0}
+    restored = keras_dfka.AmalgamGAN.from_config(config)
+    assert restored.feature_width_multiplier == gan.feature_width_multiplier
+    assert restored.loss_weights == {**gan.loss_weights, "discrete": 0.0}
 
 
 @pytest.mark.parametrize("teachers", [[], None])

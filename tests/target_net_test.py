@@ -3,7 +3,6 @@ import numpy as np
 from conftest import make_color_data
 
 import keras_dfka
-from keras_dfka.dual_generator import teacher_label_probabilities
 from keras_dfka.evaluation import count_params
 
 TARGETS = ["blue", "is_bright", "dominant/red_most", "red", "green_most"]
@@ -29,13 +28,13 @@ def _trained_pipeline(teachers, gan_steps, dual_steps):
 def test_end_to_end_agrees_with_teachers_better_than_untrained(tiny_teachers):
     gan, dual, untrained, target = _trained_pipeline(tiny_teachers, 60, 150)
     images = gan.generate(256, seed=99)  # fresh samples, not seen in training
-    teacher = teacher_label_probabilities(dual.teachers, dual.resolved_labels, images)
+    teacher = dual.label_plan.teacher_probabilities(dual.teachers, images)
     error_trained = np.mean(np.abs(target.predict_labels(images) - teacher))
     error_untrained = np.mean(np.abs(untrained.predict_labels(images) - teacher))
     assert error_trained < 0.6 * error_untrained, (error_trained, error_untrained)
     # Also on real-like images the teachers were trained on.
     x, *_ = make_color_data(256, seed=7)
-    teacher_real = teacher_label_probabilities(dual.teachers, dual.resolved_labels, x)
+    teacher_real = dual.label_plan.teacher_probabilities(dual.teachers, x)
     real_trained = np.mean(np.abs(target.predict_labels(x) - teacher_real))
     real_untrained = np.mean(np.abs(untrained.predict_labels(x) - teacher_real))
     assert real_trained < real_untrained
@@ -69,6 +68,21 @@ def test_save_load_reproduces_predictions(tiny_teachers, tmp_path):
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, keras_dfka.TargetNet)
     assert loaded.target_labels == TARGETS
-    assert loaded.label_spec == target.label_spec
+    assert loaded.label_plan == target.label_plan
     x, *_ = make_color_data(16, seed=4)
     np.testing.assert_array_equal(loaded.predict_labels(x), target.predict_labels(x))
+
+
+def test_config_saved_before_label_plans_loads(tiny_teachers):
+    _, _, _, target = _trained_pipeline(tiny_teachers, 0, 0)
+    config = target.get_config()
+    del config["label_plan"]
+    config["label_spec"] = {
+        "target_labels": TARGETS,
+        "columns": [list(c) for c in target.columns],
+        "activations": target.activations,
+    }
+    legacy = keras_dfka.TargetNet.from_config(config)
+    assert legacy.target_labels == TARGETS
+    assert legacy.columns == target.columns
+    assert legacy.activations == target.activations

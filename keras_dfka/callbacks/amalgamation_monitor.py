@@ -11,7 +11,9 @@ import numpy as np
 from keras import ops
 
 from keras_dfka.amalgam_gan import AmalgamGAN
+from keras_dfka.datasets.latent_noise import draw_latents
 from keras_dfka.dual_generator import DualGenerator
+from keras_dfka.utils import map_batches
 from keras_dfka.validation import check_int
 from keras_dfka.visualization import save_image_grid
 
@@ -145,11 +147,7 @@ def _teacher_label_tags(teacher):
 
 def teacher_probabilities(teacher, images, batch_size=64):
     """A teacher's per-task probabilities on `images`, as numpy arrays."""
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        outputs = teacher.image_pass(images[start : start + batch_size])[0]
-        chunks.append([np.asarray(ops.convert_to_numpy(p)) for p in outputs])
-    return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+    return map_batches(lambda x: teacher.image_pass(x)[0], images, batch_size)
 
 
 def positive_rates_and_confidences(teacher, probabilities):
@@ -393,11 +391,7 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         self._check_declared_labels(self._gan)
         latent_dim = self._gan.latent_dim
         if self._latent is None or self._latent.shape[1] != latent_dim:
-            self._latent = (
-                np.random.default_rng(self.seed)
-                .standard_normal((self.num_samples, latent_dim))
-                .astype("float32")
-            )
+            self._latent = draw_latents(self.num_samples, latent_dim, self.seed)
         self._close_writer()
         self._writer = EventFileWriter(self.log_dir)
 

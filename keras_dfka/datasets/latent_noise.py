@@ -9,6 +9,38 @@ import numpy as np
 from keras_dfka.validation import check_int
 
 
+def draw_latents(num_samples, latent_dim, seed=0):
+    """Draws `num_samples` latent vectors from `N(0, 1)`, as float32.
+
+    The one place the library draws latent noise with NumPy: the same `seed`
+    (anything `np.random.default_rng` takes) gives the same vectors.
+
+    Args:
+        num_samples: int >= 0.
+        latent_dim: int >= 1.
+        seed: an int, a tuple of ints, None, or a `np.random.Generator` to
+            draw from (and advance).
+
+    Returns:
+        A float32 array `(num_samples, latent_dim)`.
+    """
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((int(num_samples), int(latent_dim))).astype("float32")
+
+
+def latent_pool(latent_dim, num_samples, pool_factor, seed):
+    """Draws `pool_factor * num_samples` latent vectors from `N(0, 1)`.
+
+    Checks `num_samples` and `pool_factor` (ints >= 1) by name. Returns
+    `(num_samples, rng, pool)`: the checked count, the seeded generator, to
+    go on drawing from (the choice from the pool), and the float32 pool.
+    """
+    num_samples = check_int(num_samples, "num_samples", 1)
+    pool_factor = check_int(pool_factor, "pool_factor", 1)
+    rng = np.random.default_rng(seed)
+    return num_samples, rng, draw_latents(pool_factor * num_samples, latent_dim, rng)
+
+
 @keras.saving.register_keras_serializable(package="keras_dfka")
 class LatentNoise(keras.utils.PyDataset):
     """Batches of standard normal latent vectors, the "data" of data-free fit.
@@ -49,8 +81,9 @@ class LatentNoise(keras.utils.PyDataset):
     def __getitem__(self, index):
         if index < 0 or index >= self.steps:
             raise IndexError(f"Batch index {index} out of range [0, {self.steps}).")
-        rng = np.random.default_rng((self.seed, self._epoch, int(index)))
-        return rng.standard_normal((self.batch_size, self.latent_dim)).astype("float32")
+        return draw_latents(
+            self.batch_size, self.latent_dim, (self.seed, self._epoch, int(index))
+        )
 
     def on_epoch_end(self):
         self._epoch += 1

@@ -6,6 +6,7 @@ import pytest
 
 from keras_dfka.datasets import LatentNoise
 from keras_dfka.datasets import LatentSet
+from keras_dfka.datasets import draw_latents
 
 
 def test_shape_dtype_and_length():
@@ -134,3 +135,11 @@ def test_latent_set_feeds_keras():
 def test_latent_set_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LatentSet(**kwargs)
+
+
+def test_draw_latents_is_the_noise_of_latent_noise():
+    noise = LatentNoise(5, batch_size=4, steps=2, seed=3)
+    np.testing.assert_array_equal(noise[1], draw_latents(4, 5, (3, 0, 1)))
+    z = draw_latents(3, 2, seed=7)
+    assert z.shape == (3, 2) and z.dtype == np.float32
+    np.testing.assert_array_equal(z, draw_latents(3, 2, seed=7))

@@ -2,12 +2,17 @@ import pytest
 
 import keras_dfka
 from keras_dfka import teacher_zoo
-from keras_dfka.label_selection import output_tasks
-from keras_dfka.label_selection import resolve_target_labels
+from keras_dfka.label_plan import LabelPlan
+from keras_dfka.label_plan import TargetLabel
+from keras_dfka.label_plan import TaskGroup
 
 HAIR = keras_dfka.Task("hair", ["Black_Hair", "Blond_Hair", "Smiling"], "sigmoid")
 EXPRESSION = keras_dfka.Task("expression", ["Smiling", "Young", "Calm"], "sigmoid")
 DIGIT = keras_dfka.Task("digit", ["zero", "one", "two"], "softmax")
+
+
+def resolve_target_labels(teachers, target_labels):
+    return list(LabelPlan.resolve(teachers, target_labels).labels)
 
 
 def _teacher(tasks, name):
@@ -23,30 +28,9 @@ def teachers():
 def test_plain_names(teachers):
     resolved = resolve_target_labels(teachers, ["Young", "Blond_Hair", "two"])
     assert resolved == [
-        {
-            "label": "Young",
-            "teacher": 1,
-            "task": 0,
-            "task_name": "expression",
-            "index": 1,
-            "activation": "sigmoid",
-        },
-        {
-            "label": "Blond_Hair",
-            "teacher": 0,
-            "task": 0,
-            "task_name": "hair",
-            "index": 1,
-            "activation": "sigmoid",
-        },
-        {
-            "label": "two",
-            "teacher": 1,
-            "task": 1,
-            "task_name": "digit",
-            "index": 2,
-            "activation": "softmax",
-        },
+        TargetLabel("Young", "Young", 1, 0, "expression", 1, "sigmoid"),
+        TargetLabel("Blond_Hair", "Blond_Hair", 0, 0, "hair", 1, "sigmoid"),
+        TargetLabel("two", "two", 1, 1, "digit", 2, "softmax"),
     ]
 
 
@@ -54,20 +38,27 @@ def test_qualified_names(teachers):
     resolved = resolve_target_labels(
         teachers, ["expression/Smiling", "hair/Smiling", "digit/zero"]
     )
-    assert [(r["teacher"], r["task"], r["index"]) for r in resolved] == [
+    assert [(r.teacher, r.task, r.index) for r in resolved] == [
         (1, 0, 0),
         (0, 0, 2),
         (1, 1, 0),
     ]
-    # The returned label is the plain name.
-    assert [r["label"] for r in resolved] == ["Smiling", "Smiling", "zero"]
-    assert [r["task_name"] for r in resolved] == ["expression", "hair", "digit"]
+    # `label` is the plain name, `name` the one given.
+    assert [r.label for r in resolved] == ["Smiling", "Smiling", "zero"]
+    assert [r.name for r in resolved] == [
+        "expression/Smiling",
+        "hair/Smiling",
+        "digit/zero",
+    ]
+    assert [r.task_name for r in resolved] == ["expression", "hair", "digit"]
 
 
-def test_result_is_a_copy(teachers):
-    first = resolve_target_labels(teachers, ["Young"])
-    first[0]["index"] = 99
-    assert resolve_target_labels(teachers, ["Young"])[0]["index"] == 1
+def test_plan_is_frozen_and_round_trips(teachers):
+    plan = LabelPlan.resolve(teachers, ["Young", "digit/two", "Black_Hair"])
+    with pytest.raises(AttributeError):
+        plan.labels[0].index = 99
+    assert LabelPlan.from_config(plan.get_config()) == plan
+    assert plan.target_labels == ["Young", "digit/two", "Black_Hair"]
 
 
 def test_unknown_label_lists_available(teachers):
@@ -120,43 +111,34 @@ def test_ambiguous_label(teachers):
 
 def test_tuple_is_accepted(teachers):
     resolved = resolve_target_labels(teachers, ("one", "Black_Hair"))
-    assert [r["label"] for r in resolved] == ["one", "Black_Hair"]
+    assert [r.label for r in resolved] == ["one", "Black_Hair"]
 
 
-def test_output_tasks_grouping_order(teachers):
-    resolved = resolve_target_labels(
+def test_groups_columns_and_task_order(teachers):
+    plan = LabelPlan.resolve(
         teachers,
         ["two", "Young", "Blond_Hair", "zero", "hair/Smiling", "Black_Hair"],
     )
-    groups = output_tasks(resolved)
     # Tasks in order of first appearance; labels within a task in user order.
-    assert groups == [
-        {
-            "teacher": 1,
-            "task": 1,
-            "task_name": "digit",
-            "activation": "softmax",
-            "indices": [2, 0],
-            "labels": ["two", "zero"],
-        },
-        {
-            "teacher": 1,
-            "task": 0,
-            "task_name": "expression",
-            "activation": "sigmoid",
-            "indices": [1],
-            "labels": ["Young"],
-        },
-        {
-            "teacher": 0,
-            "task": 0,
-            "task_name": "hair",
-            "activation": "sigmoid",
-            "indices": [1, 2, 0],
-            "labels": ["Blond_Hair", "Smiling", "Black_Hair"],
-        },
+    assert plan.groups == (
+        TaskGroup(1, 1, "digit", "softmax", (2, 0), ("two", "zero")),
+        TaskGroup(1, 0, "expression", "sigmoid", (1,), ("Young",)),
+        TaskGroup(
+            0, 0, "hair", "sigmoid", (1, 2, 0), ("Blond_Hair", "Smiling", "Black_Hair")
+        ),
+    )
+    # Each label's place in its task's output.
+    assert plan.columns == [
+        ("digit", 0),
+        ("expression", 0),
+        ("hair", 0),
+        ("digit", 1),
+        ("hair", 1),
+        ("hair", 2),
     ]
-
-
-def test_output_tasks_empty():
-    assert output_tasks([]) == []
+    # The outputs by teacher: the TargetNet's order.
+    assert plan.teachers == [0, 1]
+    assert plan.task_names == ["hair", "digit", "expression"]
+    assert list(plan.activations.values()) == ["sigmoid", "softmax", "sigmoid"]
+    # One decision per sigmoid label, one per softmax task.
+    assert plan.decisions() == [[0, 3], [1], [2], [4], [5]]

@@ -1,0 +1,59 @@
+"""What the trainers' `compile()` share: optimizers and argument checks."""
+
+import keras
+
+DEFAULT_LEARNING_RATE = 1e-3
+
+
+def reject_compile_arguments(class_name, losses_source, kwargs):
+    """Raises if `compile()` got `loss`, `metrics` or `optimizer`.
+
+    The trainers set their own losses and wrap their optimizers themselves.
+    """
+    for key in ("loss", "metrics", "optimizer"):
+        if kwargs.get(key) is not None:
+            raise ValueError(
+                f"`{key}` is not an argument of {class_name}.compile(); its "
+                f"losses are {losses_source}. Received {key}={kwargs[key]!r}"
+            )
+
+
+def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE):
+    """The trainers' optimizer: Adam with `beta_1=0.5`, as in GAN training."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+
+
+def copy_optimizer(optimizer):
+    """A new, unbuilt optimizer with `optimizer`'s class and config.
+
+    Anything else (`"auto"`, a name, a config dict) is returned as it is:
+    `keras.optimizers.get` makes a new optimizer from it each time.
+    """
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer.__class__.from_config(optimizer.get_config())
+    return optimizer
+
+
+def build_multi_optimizer(main_optimizer, filter_optimizer, learning_rate):
+    """Wraps a main and a filter optimizer in one `MultiOptimizer`.
+
+    Under JAX only `self.optimizer`'s state is carried through `fit()`, so the
+    two optimizers are one `keras.optimizers.MultiOptimizer` whose map sends
+    every variable under a layer named `filter_*` to the filter optimizer.
+    `"auto"` stands for `default_optimizer(learning_rate)`.
+    """
+    main = (
+        default_optimizer(learning_rate)
+        if main_optimizer == "auto"
+        else keras.optimizers.get(main_optimizer)
+    )
+    filters = (
+        default_optimizer(learning_rate)
+        if filter_optimizer == "auto"
+        else keras.optimizers.get(filter_optimizer)
+    )
+    if filters is main:
+        filters = copy_optimizer(main)
+    optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)
+    optimizer_map["filter_.*"] = filters
+    return keras.optimizers.MultiOptimizer(optimizer_map)

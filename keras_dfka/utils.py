@@ -1,0 +1,58 @@
+"""Small model helpers shared by the trainers, the pipeline and the examples."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def as_list(outputs):
+    """A model's outputs as a list (a one-output model returns a tensor)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def set_all_trainable(layer, trainable):
+    """Sets `trainable` on `layer` and on every layer nested in it."""
+    layer.trainable = trainable
+    for sublayer in getattr(layer, "layers", []):
+        set_all_trainable(sublayer, trainable)
+
+
+def copy_model(model, trainable=True):
+    """A copy of `model` with its weights, every layer set to `trainable`.
+
+    (`clone_model` keeps each copied layer's own flag, so the copy of a frozen
+    teacher's layer would stay frozen under a trainable model.)
+    """
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    set_all_trainable(clone, trainable)
+    return clone
+
+
+def map_batches(function, inputs, batch_size):
+    """Applies `function` to consecutive slices of `inputs`, as numpy.
+
+    Args:
+        function: called on `inputs[i : i + batch_size]`; returns a tensor or
+            array, or a list or tuple of them.
+        inputs: an array (or anything sliceable with `len`).
+        batch_size: int >= 1, the rows of each slice.
+
+    Returns:
+        The results concatenated along the first axis: one numpy array, or a
+        list of arrays when `function` returns a list or tuple.
+    """
+    if batch_size < 1:
+        raise ValueError(
+            f"`batch_size` must be an integer >= 1. Received: batch_size={batch_size}"
+        )
+    chunks = []
+    for start in range(0, len(inputs), batch_size):
+        result = function(inputs[start : start + batch_size])
+        if isinstance(result, (list, tuple)):
+            chunks.append([np.asarray(ops.convert_to_numpy(r)) for r in result])
+        else:
+            chunks.append(np.asarray(ops.convert_to_numpy(result)))
+    if chunks and isinstance(chunks[0], list):
+        return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
+    return np.concatenate(chunks, axis=0)
