@@ -3,12 +3,27 @@
 Implements the Group-Stack Dual-GAN (Ye et al., CVPR 2020).
 """
 
+import os as _os
+import sys as _sys
+
+# The `keras-dfka` command (and `python -m keras_dfka`) import this package,
+# and so Keras and its backend, before they read their arguments: keep
+# TensorFlow's C++ start-up lines (INFO level) out of their help and usage
+# errors, unless the user chose a log level. Library users are not affected.
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-dfka" or (
+    getattr(_sys, "orig_argv", [])[1:3] == ["-m", "keras_dfka"]
+):
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
 from keras_dfka import callbacks
 from keras_dfka import datasets
 from keras_dfka import layers
 from keras_dfka import losses
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.dual_generator import DualGenerator
+from keras_dfka.pipeline import AmalgamationConfig
+from keras_dfka.pipeline import AmalgamationResult
+from keras_dfka.pipeline import amalgamate
 from keras_dfka.target_net import TargetNet
 from keras_dfka.task import Task
 from keras_dfka.teacher import Teacher
@@ -17,8 +32,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmalgamGAN",
+    "AmalgamationConfig",
+    "AmalgamationResult",
     "DualGenerator",
     "TargetNet",
+    "amalgamate",
     "callbacks",
     "Task",
     "Teacher",
