@@ -72,88 +72,103 @@ flags.DEFINE_enum("backend", None, ["tensorflow", "jax", "torch"], "Keras backen
 FLAGS = flags.FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # For `examples`.
 
 DAFL_CHUNK = 20
 BALANCED_SAMPLES = 32000
 HARD_SAMPLES = 16000
-# name -> (AmalgamGAN options, DualGenerator options, description)
+BALANCED_END_TO_END = {
+    "balanced_latents": BALANCED_SAMPLES,
+    "block_wise": False,
+    "fine_tune_heads": True,
+}
+# name -> (AmalgamationConfig changes from the preset, description). Rows with
+# `balanced_latents` need a softmax teacher (MNIST only).
 ROWS = {
-    "default": ({}, {}, "our default (paper losses + BatchNorm prior + augment)"),
-    "paper": ({"preset": "paper"}, {}, "the paper's losses only (Eqs. 5-16)"),
+    "default": ({}, "our default (paper losses + BatchNorm prior + augment)"),
+    "paper": ({"preset": "paper"}, "the paper's recipe (Eqs. 5-16)"),
     "no_intermediate": (
         {"loss_weights": {"intermediate": 0.0}},
-        {},
         "default without the intermediate-feature consistency term",
     ),
     "no_filters": (
         {"use_filters": False},
-        {},
         "default without teacher-level filters (projection only)",
     ),
     "one_stream": (
-        {},
         {"stream_weights": (1.0, 0.0)},
         "default, dual generator trained on its own stream only",
     ),
     "no_block_wise": (
-        {},
         {"block_wise": False},
         "default, whole trunk trained end to end on images",
     ),
     "fine_tune_heads": (
-        {},
         {"fine_tune_heads": True},
         "default, with trainable copies of the teachers' heads (not the paper's)",
     ),
     "dafl": (
         {
             "preset": "paper",
-            "loss_weights": {"discrete": 0.0, "intermediate": 0.0},
+            "loss_weights": {
+                "one_hot": 1.0,
+                "activation": 0.1,
+                "information_entropy": 5.0,
+                "discrete": 0.0,
+                "intermediate": 0.0,
+                "batch_norm": 0.0,
+                "total_variation": 0.0,
+            },
+            "block_wise": False,
+            "schedule": "alternate",
+            "alternate_steps": DAFL_CHUNK,
         },
-        {"block_wise": False},
         "DAFL-style: one-hot + activation + entropy losses; the student "
         "trained end to end on the generated images alongside the generator "
         f"(alternating every {DAFL_CHUNK} steps)",
     ),
     "balanced": (
-        {},
-        {},
+        {"balanced_latents": BALANCED_SAMPLES},
         f"default, dual generator on {BALANCED_SAMPLES} class-balanced latent "
         "vectors (AmalgamGAN.balanced_latents; MNIST only)",
     ),
     "balanced_end_to_end": (
-        {},
-        {"block_wise": False, "fine_tune_heads": True},
+        BALANCED_END_TO_END,
         "class-balanced latents, trunk trained end to end, trainable head "
         "copies (plain distillation on balanced images; MNIST only)",
     ),
     "balanced_hard": (
-        {},
-        {"block_wise": False, "fine_tune_heads": True},
+        {**BALANCED_END_TO_END, "hard_latents": HARD_SAMPLES},
         f"balanced_end_to_end, and for the second half of the student's steps "
         f"{HARD_SAMPLES} more vectors where it disagrees most with the teacher "
         "(DualGenerator.hard_latents; MNIST only)",
     ),
 }
-# Rows whose two stages alternate in chunks of this many steps.
-ALTERNATE = {"dafl": DAFL_CHUNK}
-# Rows whose dual generator trains on this many class-balanced latent vectors
-# (a softmax teacher is needed: MNIST only).
-BALANCED = {
-    "balanced": BALANCED_SAMPLES,
-    "balanced_end_to_end": BALANCED_SAMPLES,
-    "balanced_hard": BALANCED_SAMPLES,
-}
-# Rows that add this many hard latent vectors halfway (with BALANCED).
-HARD = {"balanced_hard": HARD_SAMPLES}
 
 
-def latent_count(counts, row, quick):
-    """`counts[row]`, a row's number of latent vectors (`BALANCED`, `HARD`),
-    `quick` under `--quick`, or None for a row not in `counts`."""
-    if row not in counts:
-        return None
-    return quick if FLAGS.quick else counts[row]
+def needs_softmax(row):
+    """Whether a row trains on class-balanced vectors (MNIST only)."""
+    return "balanced_latents" in ROWS[row][0]
+
+
+def row_config(row, base, seed, quick_latents):
+    """The `AmalgamationConfig` of `row`: `base`'s shared settings (latent
+    width, batch size, steps, verbosity) with the row's changes and `seed`.
+    Under `--quick` the latent-vector counts are `quick_latents` (balanced)
+    and a quarter of it (hard)."""
+    from keras_dfka.pipeline import AmalgamationConfig
+
+    changes = dict(ROWS[row][0])
+    preset = changes.pop("preset", "default")
+    if FLAGS.quick and "balanced_latents" in changes:
+        changes["balanced_latents"] = quick_latents
+        if "hard_latents" in changes:
+            changes["hard_latents"] = max(1, quick_latents // 4)
+    shared = ("latent_dim", "batch_size", "gan_steps", "dual_steps", "verbose")
+    return AmalgamationConfig.from_preset(
+        preset, **{k: getattr(base, k) for k in shared}, seed=seed, **changes
+    )
 
 
 def dual_steps():
@@ -188,28 +203,29 @@ def load_mnist_teacher(path):
 
 
 def run_celeba(rows, seeds, workdir):
-    import keras
-
     import keras_dfka
+    from examples import references
+    from examples.faces import config as face_config
+    from examples.faces import train as faces
     from keras_dfka import evaluation
-    from keras_dfka.experiments import faces
     from keras_dfka.teacher_zoo import block_names
 
-    config = faces.FaceConfig(
+    amalgamation = keras_dfka.AmalgamationConfig(
+        gan_steps=FLAGS.steps, dual_steps=dual_steps(), verbose=0
+    )
+    if FLAGS.quick:
+        amalgamation = amalgamation.replace(batch_size=16, latent_dim=8)
+    config = face_config.FaceConfig(
         data_dir=os.path.join(data_root(), "celeba"),
         image_size=FLAGS.image_size,
-        gan_steps=FLAGS.steps,
-        dual_steps=dual_steps(),
+        amalgamation=amalgamation,
         workdir=workdir,
-        verbose=0,
         overwrite=True,
     )
     if FLAGS.teacher_epochs is not None:
         config.teacher_epochs = FLAGS.teacher_epochs
     if FLAGS.quick:
         config.teacher_widths = (4, 8, 8)
-        config.batch_size = 16
-        config.latent_dim = 8
     config.resolve()
     splits, attributes, _ = faces.load_face_data(config)
     if FLAGS.quick:
@@ -247,39 +263,34 @@ def run_celeba(rows, seeds, workdir):
 
     results = {
         "teachers": [
-            score(faces.teacher_soft_labels(teachers, config.target_labels, x_test))
+            score(
+                references.teacher_soft_labels(teachers, config.target_labels, x_test)
+            )
         ]
     }
     for seed in seeds:
-        config.seed = seed
-        keras.utils.set_random_seed(seed)
         target_net = None
         for row in rows:
-            gan_options, dual_options, _ = ROWS[row]
-            keras.utils.set_random_seed(seed)
+            row_settings = row_config(row, amalgamation, seed, None)
             t0 = time.time()
-            _, _, target_net, _ = faces.amalgamate(
-                teachers,
-                config,
-                gan_options,
-                dual_options,
-                callbacks=False,
-                alternate_steps=ALTERNATE.get(row),
-            )
+            target_net = keras_dfka.amalgamate(
+                teachers, config.target_labels, row_settings
+            ).target_net
             entry = score(target_net.predict_labels(x_test))
             entry["wall_time_s"] = time.time() - t0
             entry["seed"] = seed
             results.setdefault(row, []).append(entry)
             print(row, seed, json.dumps(entry), flush=True)
-        students, seconds = faces.train_reference_students(
+        students, seconds = references.train_reference_students(
             target_net,
             teachers,
             config.target_labels,
-            faces.reference_inputs(x_train, seed),
-            config,
+            references.reference_inputs(x_train, seed),
+            config.student_steps or amalgamation.dual_steps,
+            amalgamation.replace(seed=seed),
         )
         for name, student in students.items():
-            entry = score(faces._predict(student, x_test))
+            entry = score(references.predict(student, x_test))
             entry.update(wall_time_s=seconds[name], seed=seed)
             results.setdefault(name, []).append(entry)
         print("references", seed, json.dumps(results["data_student"][-1]), flush=True)
@@ -287,22 +298,19 @@ def run_celeba(rows, seeds, workdir):
 
 
 def run_mnist(rows, seeds, workdir):
-    import keras
+    from examples.mnist import config as mnist_config
+    from examples.mnist import train as mnist
 
-    from keras_dfka.experiments import mnist
-
-    config = mnist.MNISTConfig(
-        data_dir=os.path.join(data_root(), "mnist"),
-        gan_steps=FLAGS.steps,
-        dual_steps=dual_steps(),
-        workdir=workdir,
-        verbose=0,
+    config = mnist_config.MNISTConfig(
+        data_dir=os.path.join(data_root(), "mnist"), workdir=workdir
+    )
+    config.amalgamation = config.amalgamation.replace(
+        gan_steps=FLAGS.steps, dual_steps=dual_steps(), verbose=0
     )
     if FLAGS.quick:
         config.teacher_digits = 300
         config.teacher_epochs = 1
-        config.batch_size = 16
-        config.latent_dim = 8
+        config.amalgamation = config.amalgamation.replace(batch_size=16, latent_dim=8)
         config.generated_samples = 64
     if FLAGS.teacher_epochs is not None:
         config.teacher_epochs = FLAGS.teacher_epochs
@@ -312,7 +320,7 @@ def run_mnist(rows, seeds, workdir):
     if FLAGS.teacher:
         teacher_model = load_mnist_teacher(FLAGS.teacher)
     else:
-        config.seed = FLAGS.teacher_seed
+        config.amalgamation = config.amalgamation.replace(seed=FLAGS.teacher_seed)
         teacher_model = mnist.train_mnist_teacher(splits, config)
         os.makedirs(workdir, exist_ok=True)
         teacher_model.save(os.path.join(workdir, "teacher.keras"))
@@ -322,26 +330,18 @@ def run_mnist(rows, seeds, workdir):
         "teacher": FLAGS.teacher,
     }
     results = {}
+    base = config.amalgamation
     for seed in seeds:
-        config.seed = seed
         for index, row in enumerate(rows):
-            gan_options, dual_options, _ = ROWS[row]
-            keras.utils.set_random_seed(seed)
+            # --quick: as many balanced vectors as the generated student's
+            # images, a quarter of that of hard ones.
+            config.amalgamation = row_config(row, base, seed, config.generated_samples)
             t0 = time.time()
             out = mnist.run(
                 config,
                 teacher_model=teacher_model,
-                gan_options=gan_options,
-                dual_options=dual_options,
                 splits=splits,
-                references=index == 0,
-                alternate_steps=ALTERNATE.get(row),
-                # --quick: as many balanced vectors as the generated
-                # student's images, a quarter of that of hard ones.
-                balanced_latents=latent_count(BALANCED, row, config.generated_samples),
-                hard_latents=latent_count(
-                    HARD, row, max(1, config.generated_samples // 4)
-                ),
+                references_too=index == 0,
             )
             accuracy, per_class = out["top1_accuracy"], out["per_class_accuracy"]
             results.setdefault(row, []).append(
@@ -417,13 +417,13 @@ def main(argv):
     if FLAGS.rows:
         rows = FLAGS.rows
     else:
-        rows = [r for r in ROWS if FLAGS.dataset == "mnist" or r not in BALANCED]
+        rows = [r for r in ROWS if FLAGS.dataset == "mnist" or not needs_softmax(r)]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise app.UsageError(f"--rows has unknown names {unknown}; known: {list(ROWS)}")
-    if FLAGS.dataset != "mnist" and any(r in BALANCED for r in rows):
+    if FLAGS.dataset != "mnist" and any(needs_softmax(r) for r in rows):
         raise app.UsageError(
-            f"--rows {[r for r in rows if r in BALANCED]} need a softmax teacher: "
+            f"--rows {[r for r in rows if needs_softmax(r)]} need a softmax teacher: "
             "--dataset=mnist only (the CelebA teachers are multi-label)"
         )
     for flag in ("seeds", "steps", "dual_steps", "teacher_epochs"):
@@ -472,7 +472,7 @@ def main(argv):
         "image_size": FLAGS.image_size if FLAGS.dataset == "celeba" else 28,
         "seeds": seeds,
         **settings,
-        "rows": {r: ROWS[r][2] for r in rows},
+        "rows": {r: ROWS[r][1] for r in rows},
         "command": " ".join(["python"] + sys.argv),
         "environment": evaluation.environment_info(),
         "results": results,

@@ -77,7 +77,7 @@ FULL_SETTINGS = {
     "labels_per_teacher": 5,
     "target_labels_per_teacher": 2,
     "latent_dim": 100,
-    "preset": "default",
+    "loss_weights": "default",
     "batch_sizes": [32, 64, 128],
     "jit_modes": ["on", "off"],
     "stages": [1, 2],
@@ -219,7 +219,7 @@ def model_spec(
         "labels_per_teacher": settings["labels_per_teacher"],
         "target_labels_per_teacher": settings["target_labels_per_teacher"],
         "latent_dim": settings["latent_dim"],
-        "preset": settings["preset"],
+        "loss_weights": settings["loss_weights"],
     }
 
 
@@ -264,7 +264,7 @@ def build_trainer(spec):
     teachers = build_teachers(spec)
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
     gan = keras_dfka.AmalgamGAN(
-        teachers, latent_dim=spec["latent_dim"], preset=spec["preset"]
+        teachers, latent_dim=spec["latent_dim"], loss_weights=spec["loss_weights"]
     )
     if spec["stage"] == 1:
         gan.compile(jit_compile=jit)
@@ -766,7 +766,7 @@ def annotate_run(result, report):
     default = model_spec(report["settings"])
     same_model = all(
         spec.get(k) == default[k]
-        for k in ("num_teachers", "widths", "image_size", "latent_dim", "preset")
+        for k in ("num_teachers", "widths", "image_size", "latent_dim", "loss_weights")
     )
     flops = (
         run_flops(report, spec.get("stage"), spec.get("batch_size"))
@@ -830,8 +830,8 @@ def format_markdown(report):
         f"- Teachers: {settings['num_teachers']} x small_cnn widths "
         f"{tuple(settings['widths'])} at {settings['image_size']}x"
         f"{settings['image_size']}x3, {settings['labels_per_teacher']} sigmoid "
-        f"labels each; latent_dim {settings['latent_dim']}, preset "
-        f"'{settings['preset']}'",
+        f"labels each; latent_dim {settings['latent_dim']}, loss weights "
+        f"'{settings['loss_weights']}'",
         f"- Matmul ceiling (float32 n={ceiling.get('size')}, the faster of "
         f"jitted and plain): "
         f"{_fmt(_giga(ceiling.get('flops_per_second')), '{:.1f}')} GFLOP/s "

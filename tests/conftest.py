@@ -82,6 +82,8 @@ def any_changed(before, after):
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # For `examples`.
 BACKEND = keras.backend.backend()
 
 

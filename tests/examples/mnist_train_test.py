@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from keras_dfka.experiments import mnist
+from examples.mnist import config as mnist_config
+from examples.mnist import train as mnist
 
 
 def test_per_class_accuracy_is_recall_of_each_true_class():
@@ -27,7 +28,9 @@ def test_per_class_accuracy_rejects_mismatched_shapes():
 
 
 def test_run_rejects_a_bad_generated_sample_count(tmp_path):
-    config = mnist.MNISTConfig(workdir=str(tmp_path / "work"), generated_samples=0)
+    config = mnist_config.MNISTConfig(
+        workdir=str(tmp_path / "work"), generated_samples=0
+    )
     with pytest.raises(ValueError, match=r"`generated_samples` must be an integer"):
         mnist.run(config, splits={})
     assert not (tmp_path / "work").exists()

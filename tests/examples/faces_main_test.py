@@ -7,25 +7,25 @@ import sys
 
 import pytest
 
-from keras_dfka.experiments import faces
+import keras_dfka
+from examples.faces import config as face_config
+from examples.faces import train as faces
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def tiny_config(workdir):
-    return faces.FaceConfig(
+    return face_config.FaceConfig(
         image_size=16,
         num_procedural_faces=400,
         teacher_epochs=1,
         # Shared widths are at least 8 channels, so the TargetNet is smaller
         # than the teachers only when they are wider than that.
         teacher_widths=(8, 16, 16),
-        gan_steps=3,
-        dual_steps=3,
-        batch_size=16,
-        latent_dim=8,
+        amalgamation=keras_dfka.AmalgamationConfig(
+            gan_steps=3, dual_steps=3, batch_size=16, latent_dim=8, verbose=0
+        ),
         workdir=str(workdir),
-        verbose=0,
     )
 
 
@@ -38,7 +38,7 @@ def test_face_experiment_runs_end_to_end(tmp_path):
         saved = json.load(f)
     models = [row["model"] for row in saved["summary"]]
     assert models == ["teachers", "data_student", "target_net", "noise_student"]
-    assert len(saved["per_label_auc"]) == len(faces.DEFAULT_TARGETS)
+    assert len(saved["per_label_auc"]) == len(face_config.DEFAULT_TARGETS)
     assert report["parameters"]["target_net"] > 0
     assert 0 < report["parameters"]["ratio"] < 1
     # A second run reuses the saved teachers and refuses to overwrite.
@@ -63,3 +63,15 @@ def test_example_script_help_and_bad_flag():
     )
     assert result.returncode != 0
     assert "--steps must be positive" in result.stdout + result.stderr
+
+
+def test_example_script_rejects_an_unknown_config_field(tmp_path):
+    script = os.path.join(ROOT, "examples", "multilabel_face.py")
+    result = subprocess.run(
+        [sys.executable, script, "--amalgamation=gan_step=3", f"--workdir={tmp_path}"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "Unknown AmalgamationConfig field 'gan_step'" in result.stderr
+    assert not os.listdir(tmp_path)

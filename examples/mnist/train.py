@@ -8,7 +8,6 @@ data-free and compared with the same architecture trained on the real digits
 set of the trained generator's images (generated student), by top-1 accuracy.
 """
 
-import dataclasses
 import os
 import time
 
@@ -16,35 +15,12 @@ import keras
 import numpy as np
 
 import keras_dfka
+from examples import references
+from examples.mnist.config import DIGITS
 from keras_dfka import evaluation
-from keras_dfka.experiments import faces
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import lenet5
 from keras_dfka.validation import check_int
-
-DIGITS = [str(i) for i in range(10)]
-
-
-@dataclasses.dataclass
-class MNISTConfig:
-    """Every default of the MNIST experiment, in one place."""
-
-    data_dir: str = "../shared/data/mnist"
-    teacher_digits: int = 8000  # the first N digits train the teacher
-    teacher_epochs: int = 8
-    batch_size: int = 64
-    latent_dim: int = 64
-    width_multiplier: float = 0.5
-    preset: str = "default"
-    gan_steps: int = 1000
-    dual_steps: int = 1000
-    student_steps: int | None = None
-    generated_samples: int = 32000  # the generated student's fixed image set
-    learning_rate: float = 1e-3
-    seed: int = 0
-    workdir: str = "workdir/mnist"
-    target_labels: list = dataclasses.field(default_factory=lambda: list(DIGITS))
-    verbose: int = 1
 
 
 def load_mnist_splits(config):
@@ -58,10 +34,12 @@ def load_mnist_splits(config):
 
 
 def train_mnist_teacher(splits, config):
-    keras.utils.set_random_seed(config.seed)
+    """Trains the LeNet-5 teacher on the training digits."""
+    settings = config.amalgamation
+    keras.utils.set_random_seed(settings.seed)
     model = lenet5(name="lenet5_teacher")
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
@@ -69,9 +47,9 @@ def train_mnist_teacher(splits, config):
     model.fit(
         x,
         y,
-        batch_size=config.batch_size,
+        batch_size=settings.batch_size,
         epochs=config.teacher_epochs,
-        verbose=config.verbose,
+        verbose=settings.verbose,
     )
     return model
 
@@ -105,45 +83,26 @@ def per_class_accuracy(probabilities, labels, num_classes=10):
     ]
 
 
-def run(
-    config,
-    teacher_model=None,
-    gan_options=None,
-    dual_options=None,
-    splits=None,
-    references=True,
-    alternate_steps=None,
-    balanced_latents=None,
-    hard_latents=None,
-):
-    """Runs the experiment; returns a dict of accuracies and timings.
+def run(config, teacher_model=None, splits=None, references_too=True):
+    """Runs the example; returns a dict of accuracies and timings.
 
     The dict holds `top1_accuracy` and `per_class_accuracy` (the accuracy on
     the digits of each true class, see `per_class_accuracy`) for the teacher,
-    the TargetNet and, with `references`, the data, noise and generated
+    the TargetNet and, with `references_too`, the data, noise and generated
     students. The generated student is the TargetNet architecture trained
     like the data student, but on `config.generated_samples` images of the
     trained generator labelled by the teacher: plain distillation on the
     same synthetic images, without the dual generator.
 
     Args:
-        config: an `MNISTConfig`.
+        config: an `MNISTConfig`; its `amalgamation` is the data-free part
+            (schedule, balanced and hard latent vectors, ablations).
         teacher_model: a trained teacher to reuse (default: train one).
-        gan_options, dual_options: extra `AmalgamGAN` / `DualGenerator`
-            arguments (ablations).
         splits: the output of `load_mnist_splits` to reuse.
-        references: bool, whether to train the data and noise students.
-        alternate_steps: optional int, passed to `faces.amalgamate` (the
-            two stages alternate in chunks of this many steps).
-        balanced_latents: optional int, passed to `faces.amalgamate` (the dual
-            generator trains on this many class-balanced latent vectors). The
-            generated student keeps plain `N(0, 1)` draws.
-        hard_latents: optional int, passed to `faces.amalgamate` (with
-            `balanced_latents`: the second half of the student's steps adds
-            this many of its hardest vectors, `DualGenerator.hard_latents`).
+        references_too: bool, whether to train the reference students.
     """
     t_start = time.time()
-    if references:
+    if references_too:
         check_int(config.generated_samples, "generated_samples", 1)
     os.makedirs(config.workdir, exist_ok=True)
     if splits is None:
@@ -157,34 +116,27 @@ def run(
         activation="softmax",
         name="mnist",
     )
-    keras.utils.set_random_seed(config.seed)
-    gan, _, target_net, timings = faces.amalgamate(
-        [teacher],
-        config,
-        gan_options,
-        dual_options,
-        callbacks=False,
-        alternate_steps=alternate_steps,
-        balanced_latents=balanced_latents,
-        hard_latents=hard_latents,
-    )
+    settings = config.amalgamation
+    result = keras_dfka.amalgamate([teacher], config.target_labels, settings)
+    gan, target_net, timings = result.gan, result.target_net, result.timings
     x_train, _ = splits["train"]
     x_test, y_test = splits["test"]
     scores = {
         "teacher": teacher_model.predict(x_test, verbose=0),
         "target_net": target_net.predict_labels(x_test),
     }
-    if references:
-        inputs = faces.reference_inputs(x_train, config.seed)
+    if references_too:
+        inputs = references.reference_inputs(x_train, settings.seed)
         inputs["generated_student"] = gan.generate(
-            config.generated_samples, seed=config.seed + 11
+            config.generated_samples, seed=settings.seed + 11
         )
-        students, _ = faces.train_reference_students(
+        students, _ = references.train_reference_students(
             target_net,
             [teacher],
             config.target_labels,
             inputs,
-            config,
+            config.student_steps or settings.dual_steps,
+            settings,
             loss="categorical_crossentropy",
         )
         for name, student in students.items():
@@ -202,7 +154,7 @@ def run(
         },
         "timings_s": {**timings, "total_s": time.time() - t_start},
     }
-    if references:
+    if references_too:
         result["gap_closed"] = float(
             evaluation.gap_closed(
                 accuracy["target_net"],

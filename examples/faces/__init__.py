@@ -1,0 +1,1 @@
+"""Face-attribute amalgamation: CelebA or the embedded procedural faces."""

@@ -1,0 +1,1 @@
+"""Data-free distillation of one MNIST digit classifier."""
