@@ -1,5 +1,6 @@
 """Tests of the `keras-dfka` command line, in-process through `main()`."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import BACKEND
 from PIL import Image
 
 import keras_dfka
@@ -118,16 +120,65 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert summary["teachers"][1]["blocks"] == ["face_block1", "face_block2"]
     assert summary["teachers"][1]["from_logits"] is True
     assert summary["steps"] == {"amalgam_gan": 2, "dual_generator": 2}
-    assert summary["backend"] == keras.backend.backend()
+    assert summary["environment"]["backend"] == keras.backend.backend()
     assert set(summary["final_losses"]) == {"amalgam_gan", "dual_generator"}
     assert "loss" in summary["final_losses"]["dual_generator"]
     assert summary["parameters"]["target_net"] > 0
     assert 0.0 <= summary["agreement"]["label_agreement"] <= 1.0
-    assert summary["balance_task"] is None and summary["balanced_latents"] is None
-    assert summary["block_wise"] is True and summary["fine_tune_heads"] is False
+    config = summary["config"]
+    assert config["balance_task"] is None and summary["balanced_latents"] is None
+    assert config["block_wise"] is True and config["fine_tune_heads"] is False
+    assert (
+        config
+        == keras_dfka.AmalgamationConfig(
+            gan_steps=2, dual_steps=2, batch_size=4, latent_dim=8, verbose=0
+        ).to_dict()
+    )
     target = keras.saving.load_model(target_path)
     assert isinstance(target, keras_dfka.TargetNet)
     assert target.target_labels == TARGET_LABELS
+
+
+def test_cli_and_python_api_give_the_same_target_net(teachers, tmp_path):
+    output = tmp_path / "cli.keras"
+    argv = amalgamate_args(teachers, output) + ["--seed", "3", "--no-augment"]
+    assert main(argv) == 0
+    from_cli = keras.saving.load_model(str(output))
+
+    hair = keras.saving.load_model(teachers["hair"])
+    face = keras.saving.load_model(teachers["face"])
+    api_teachers = [
+        keras_dfka.Teacher(
+            hair, ["hair_block1", "hair_block2"], labels=["Black_Hair", "Blond_Hair"]
+        ),
+        keras_dfka.Teacher(
+            face,
+            ["face_block1", "face_block2"],
+            tasks=[
+                keras_dfka.Task("expr", ["Smiling", "Male"]),
+                keras_dfka.Task("age", ["child", "adult"], "softmax"),
+            ],
+            from_logits=True,
+        ),
+    ]
+    config = keras_dfka.AmalgamationConfig(
+        gan_steps=2,
+        dual_steps=2,
+        batch_size=4,
+        latent_dim=8,
+        verbose=0,
+        seed=3,
+        augment=False,
+    )
+    from_api = keras_dfka.amalgamate(api_teachers, TARGET_LABELS, config).target_net
+
+    assert from_cli.target_labels == from_api.target_labels == TARGET_LABELS
+    for a, b in zip(from_cli.get_weights(), from_api.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    images = np.random.default_rng(1).random((3, *IMAGE_SHAPE), dtype="float32")
+    np.testing.assert_allclose(
+        from_cli.predict_labels(images), from_api.predict_labels(images), atol=1e-6
+    )
 
 
 def test_amalgamate_refuses_to_overwrite(amalgamated, teachers, capsys):
@@ -158,9 +209,10 @@ def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
     with open(output_paths(str(output))[2]) as f:
         summary = json.load(f)
     # 2 steps of batch 4: 8 distinct vectors, below the 32,000 cap.
-    assert summary["balance_task"] == "age" and summary["balanced_latents"] == 8
+    assert summary["config"]["balance_task"] == "age"
+    assert summary["balanced_latents"] == 8
     assert summary["steps"]["dual_generator"] == 2
-    assert summary["block_wise"] is True
+    assert summary["config"]["block_wise"] is True
     output = tmp_path / "balanced_n.keras"
     args += ["--balanced-latents", "3"]
     assert main(amalgamate_args(teachers, output) + args[-4:]) == 0
@@ -170,11 +222,12 @@ def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
 
 def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
     output = tmp_path / "end_to_end.keras"
-    extra = ["--end-to-end", "--fine-tune-heads"]
+    extra = ["--no-block-wise", "--fine-tune-heads"]
     assert main(amalgamate_args(teachers, output) + extra) == 0
     with open(output_paths(str(output))[2]) as f:
         summary = json.load(f)
-    assert summary["block_wise"] is False and summary["fine_tune_heads"] is True
+    config = summary["config"]
+    assert config["block_wise"] is False and config["fine_tune_heads"] is True
     assert set(summary["final_losses"]["dual_generator"]) >= {"loss"}
     assert not any(
         name.startswith("block_") for name in summary["final_losses"]["dual_generator"]
@@ -196,10 +249,12 @@ def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
             "softmax tasks ['age']. Received: task='expr'",
         ),
         (
-            ["--balanced-latents", "10"],
-            "argument --balanced-latents: only with --balance-task",
+            ["--hard-latents", "10"],
+            "argument --hard-latents: `hard_latents` adds to the class-balanced",
         ),
         (["--balance-task", "age", "--balanced-latents", "0"], "--balanced-latents"),
+        (["--schedule", "adversarial"], "argument --schedule: `schedule` must be"),
+        (["--stream-weights", "1,x"], "argument --stream-weights"),
     ],
 )
 def test_amalgamate_rejects_bad_balancing(teachers, tmp_path, capsys, extra, message):
@@ -331,12 +386,12 @@ def test_usage_errors_name_the_argument(teachers, tmp_path, capsys):
 
     argv = ["amalgamate", *teacher_args(teachers, "expr:sigmoid:Smiling,Male")]
     err = error_of(argv + ["--target-labels", "Smiling", "--output", output], capsys)
-    assert "argument --tasks" in err and "2 output(s)" in err
+    assert "argument --tasks" in err and "The model has 2 outputs" in err
 
     argv = amalgamate_args(teachers, output)
     argv[argv.index("Black_Hair,Blond_Hair")] = "Black_Hair,Blond_Hair,Red_Hair"
     err = error_of(argv, capsys)
-    assert "argument --labels" in err and "outputs 2 values" in err
+    assert "argument --labels" in err and "has 3 labels" in err
 
     err = error_of(["amalgamate", "--blocks", "a,b", "--teacher", "x"], capsys)
     assert "argument --blocks" in err and "--teacher" in err
@@ -376,3 +431,21 @@ def test_module_entry_point_help():
     assert result.stdout.startswith("usage: keras-dfka")
     for command in ("amalgamate", "sample", "evaluate", "inspect", "--backend"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["amalgamate", "--steps", "0"]])
+def test_command_prints_no_backend_start_up_lines(argv):
+    # TensorFlow logs its CPU features (and absl its preamble) on import.
+    backend = "tensorflow" if importlib.util.find_spec("tensorflow") else BACKEND
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_dfka", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, KERAS_BACKEND=backend),
+    )
+    output = result.stdout + result.stderr
+    assert output.startswith("usage: keras-dfka"), output
+    assert result.returncode == (0 if argv == ["--help"] else 2)
+    for line in ("cpu_feature_guard", "absl::InitializeLog", "oneDNN"):
+        assert line not in output

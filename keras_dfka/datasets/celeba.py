@@ -18,6 +18,14 @@ _IMAGE_DIR = "img_align_celeba"
 _AUTO_CACHE_LIMIT = 20000
 
 
+def read_celeba_attribute_names(path):
+    """The attribute names of a CelebA `list_attr_celeba.txt` (its line 2),
+    without reading the rows."""
+    with open(path, encoding="utf-8") as file:
+        file.readline()  # The number of images.
+        return file.readline().split()
+
+
 def read_celeba_attributes(path):
     """Reads a CelebA `list_attr_celeba.txt` attribute file.
 
