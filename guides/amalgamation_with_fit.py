@@ -215,7 +215,7 @@ print("Loss terms:", sorted(gan_history.history))
 """
 Let's save a grid of generated samples. They are not photographs: they are
 whatever makes both teachers answer confidently, with the batch statistics
-of real images (the BatchNorm prior of the default preset).
+of real images (the BatchNorm prior of the default loss weights).
 """
 
 grid_path = save_image_grid(
@@ -361,7 +361,10 @@ tensorboard --logdir=<workdir>/logs
 - `guides/bring_your_own_teachers.py`: wrap your own models (layer names,
   multi-task heads, softmax and sigmoid tasks, logits, input ranges, teachers
   of different widths).
-- `guides/customizing_amalgamation.py`: loss weights and presets, the
+- `keras_dfka.amalgamate(teachers, target_labels, config)` runs steps 2 to 4
+  in one call, with every default in `keras_dfka.AmalgamationConfig` (the
+  command line `keras-dfka amalgamate` runs the same function).
+- `guides/customizing_amalgamation.py`: configurations, loss weights, the
   BatchNorm prior, augmentation, custom student blocks, callbacks, learning
   rate schedules, the sequential schedule and the JAX backend.
 """

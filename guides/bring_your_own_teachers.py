@@ -257,7 +257,7 @@ print("Levels:", portrait_teacher.level_shapes)
 
 The generator and the student share one feature space per level. Its width
 is, by default, half the widest teacher's width at that level
-(`width_multiplier=0.5`, at least 8); its spatial size is the largest. Each
+(`feature_width_multiplier=0.5`, at least 8); its spatial size is the largest. Each
 teacher sees the shared features through a small **filter** (a channel gate
 plus, where the shapes differ, a resize and a 1x1 projection), so teachers of
 different widths work together.
@@ -321,7 +321,7 @@ shuffled every epoch. For an exact number of steps instead of whole epochs,
 wrap it in `keras_dfka.datasets.LatentSet(z, batch_size, steps)`, which
 reshuffles it on every pass. With several softmax tasks, name one with `task=`.
 On MNIST this was worth more than any other change we measured
-(`benchmarks/README.md`, section 4f). Here, after a short stage 1, the styler
+(`benchmarks/README.md`). Here, after a short stage 1, the styler
 may call no generated face black-haired: the warning says so, and the
 vectors are shared between the classes it does see.
 """
@@ -335,7 +335,7 @@ def hair_color_counts(z):
 
 
 num_latents = 8 * size["batch_size"]
-plain = np.random.default_rng(2).standard_normal((num_latents, gan.latent_dim))
+plain = keras_dfka.datasets.draw_latents(num_latents, gan.latent_dim, seed=2)
 balanced = gan.balanced_latents(num_latents, task="hair_color", seed=2)
 print("hair color (black, blond, other), plain noise:", hair_color_counts(plain))
 print("hair color (black, blond, other), balanced:   ", hair_color_counts(balanced))
@@ -356,7 +356,7 @@ The MNIST benchmark's `balanced_hard` row trains half its steps on 32,000
 balanced vectors, then adds 16,000 hard ones for the other half. It gained
 on validation digits but not on held-out ones: 96.7% of the teacher over
 three teachers, against 97.0% without (from -0.016 to +0.010 top-1 by
-teacher; `benchmarks/README.md`, section 4h). So try it on your own
+teacher; `benchmarks/NOTEBOOK.md`). So try it on your own
 validation data, if you have any. Training on hard vectors alone was not
 measured.
 """

@@ -2,8 +2,8 @@
 Title: Customizing data-free amalgamation
 Author: keras-dfka contributors
 Date created: 2026/11/25
-Last modified: 2026/11/26
-Description: Loss presets and weights, the BatchNorm prior, augmentation, custom student blocks, fine-tuned heads, callbacks, schedules and backends.
+Last modified: 2026/12/01
+Description: Configurations, loss weights, the BatchNorm prior, augmentation, custom student blocks, fine-tuned heads, callbacks, schedules and backends.
 """
 
 """
@@ -13,7 +13,9 @@ Description: Loss presets and weights, the BatchNorm prior, augmentation, custom
 `train_step`; everything you know from Keras applies. This guide walks
 through what you can change:
 
-- the loss terms of the generator (`preset`, `loss_weights`), including the
+- the whole run in one object: `keras_dfka.AmalgamationConfig` and its named
+  configurations (`from_preset("paper")`), for `keras_dfka.amalgamate`;
+- the loss terms of the generator (`loss_weights`), including the
   BatchNorm-statistics prior and the augmentation of generated images;
 - the student trunk (`DualGenerator(blocks=[...])`) and its heads
   (`fine_tune_heads`);
@@ -44,7 +46,7 @@ from keras import layers
 import keras_dfka
 from keras_dfka import evaluation
 from keras_dfka.amalgam_gan import LOSS_TERMS
-from keras_dfka.amalgam_gan import PRESETS
+from keras_dfka.amalgam_gan import LOSS_WEIGHTS
 from keras_dfka.callbacks import AmalgamationMonitor
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import small_cnn
@@ -120,9 +122,35 @@ def latent_noise(seed=0):
 
 
 """
-## Loss presets and weights
+## One configuration for the whole run
 
-The generator's loss is a weighted sum of named terms (DESIGN pseudocode):
+`keras_dfka.amalgamate(teachers, target_labels, config)` runs both stages and
+regroups the student; `keras_dfka.AmalgamationConfig` holds every default of
+it: the stages' steps, the widths, the loss weights, the student's options,
+the latent vectors it trains on and the schedule. `from_preset` gives a named
+complete configuration: `"default"`, or `"paper"` for exactly the paper's
+recipe. The command line (`keras-dfka amalgamate`) has one option per field.
+"""
+
+paper = keras_dfka.AmalgamationConfig.from_preset(
+    "paper",
+    latent_dim=size["latent_dim"],
+    batch_size=size["batch_size"],
+    gan_steps=size["steps_per_epoch"],
+    dual_steps=size["steps_per_epoch"],
+    verbose=0,
+)
+print(paper)
+result = keras_dfka.amalgamate(teachers, TARGETS, paper)
+print("TargetNet labels:", result.target_net.target_labels)
+print("seconds:", {k: round(v, 1) for k, v in result.timings.items()})
+
+"""
+The rest of this guide opens the two stages up and changes them one by one.
+
+## Loss weights
+
+The generator's loss is a weighted sum of named terms (docs/method.md):
 
 ```
 L = one_hot * L_oh + activation * L_a + information_entropy * L_ie
@@ -130,10 +158,10 @@ L = one_hot * L_oh + activation * L_a + information_entropy * L_ie
     + batch_norm * L_bn + total_variation * L_tv
 ```
 
-Two presets set the weights. `preset="paper"` is exactly the losses of the
-paper (Ye et al., CVPR 2020). `preset="default"` adds the BatchNorm prior and
-drops the activation term, which grows without bound and saturates the
-images. The table shows both:
+Two named sets of weights exist. `loss_weights="paper"` is exactly the losses
+of the paper (Ye et al., CVPR 2020). `loss_weights="default"` adds the
+BatchNorm prior and drops the activation term, which grows without bound and
+saturates the images. The table shows both:
 """
 
 print(
@@ -141,8 +169,8 @@ print(
         [
             {
                 "term": term,
-                "paper": PRESETS["paper"][term],
-                "default": PRESETS["default"][term],
+                "paper": LOSS_WEIGHTS["paper"][term],
+                "default": LOSS_WEIGHTS["default"][term],
             }
             for term in LOSS_TERMS
         ],
@@ -151,12 +179,12 @@ print(
 )
 
 """
-`loss_weights` overrides any weight of the preset. Every term with a weight
-above zero is logged by `fit()` under its own name.
+A dict of `loss_weights` overrides weights of the default ones. Every term
+with a weight above zero is logged by `fit()` under its own name.
 """
 
 paper_gan = keras_dfka.AmalgamGAN(
-    teachers, latent_dim=size["latent_dim"], preset="paper"
+    teachers, latent_dim=size["latent_dim"], loss_weights="paper"
 )
 print("paper:", paper_gan.loss_weights, "augment:", paper_gan.augment)
 gan = keras_dfka.AmalgamGAN(
@@ -179,7 +207,7 @@ generated batches look like real ones *to the teachers*: at each of a
 teacher's BatchNorm layers it matches the batch mean and variance of the
 generated features to the layer's moving statistics, which were accumulated
 on the real training data. It is the single most useful term on faces (see
-`DESIGN.md`, section 7). It needs teachers with BatchNorm layers:
+`docs/method.md`). It needs teachers with BatchNorm layers:
 """
 
 for teacher in teachers:
@@ -191,11 +219,13 @@ With teachers that have no BatchNorm layer the term is 0; set
 
 ## Augmentation
 
-With `augment=True` (the default preset's choice) the teachers judge each
+With `augment=True` (the default) the teachers judge each
 generated batch after a random horizontal flip and a random shift of up to
 1/8 of the image side, so the generator cannot rely on pixel-exact patterns.
 It is written with `keras.ops` and runs inside the compiled training step on
-every backend. `augment=False` turns it off; the `paper` preset does.
+every backend. `augment=False` turns it off; the `"paper"` configuration
+does, and so does `AmalgamGAN(loss_weights="paper")` unless `augment` is
+given.
 
 Augmenting the *teachers'* training data is a separate matter, done before
 amalgamation with Keras core preprocessing layers such as
@@ -342,7 +372,7 @@ block's loss and copied into the TargetNet; the teachers themselves stay
 frozen. On MNIST validation digits this lifted the student in 7 of 8 runs
 (4 teachers x 2 seeds, +0.04 top-1 on average); on held-out digits it
 lifted the hardest of three teachers by 0.09 and not the other two, and on
-CelebA faces it made no difference (`benchmarks/README.md`, section 4e).
+CelebA faces it made no difference (`benchmarks/NOTEBOOK.md`).
 Try it when the student trails the teachers badly.
 """
 
