@@ -19,9 +19,10 @@ import sys
 from absl import app
 from absl import flags
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# Run as a script, the example's own folder is on the path, not the root.
+sys.path.insert(
+    0, os.path.dirname(os.path.dirname(os.path.abspath(os.path.dirname(__file__))))
+)
 
 from examples import common_flags  # noqa: E402
 
