@@ -19,6 +19,7 @@ from keras_dfka import callbacks
 from keras_dfka import datasets
 from keras_dfka import layers
 from keras_dfka import losses
+from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.pipeline import AmalgamationConfig
@@ -31,6 +32,7 @@ from keras_dfka.teacher import Teacher
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdversarialAmalgamation",
     "AmalgamGAN",
     "AmalgamationConfig",
     "AmalgamationResult",

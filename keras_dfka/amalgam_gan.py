@@ -19,6 +19,8 @@ from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.teacher import Teacher
 from keras_dfka.utils import as_list
 from keras_dfka.utils import map_batches
+from keras_dfka.utils import random_flip_and_shift
+from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
 
 LOSS_TERMS = (
@@ -53,6 +55,19 @@ LOSS_WEIGHTS = {
         "information_entropy": 1.0,
         "discrete": 0.1,
         "intermediate": 1.0,
+        "batch_norm": 10.0,
+        "total_variation": 0.0,
+    },
+    # The generator of `AdversarialAmalgamation`: the default's without the
+    # intermediate-feature term (its end-to-end student never sees the
+    # generator's features) and without the sparsity term (which works
+    # against `latent_targets`' half-positive labels).
+    "adversarial": {
+        "one_hot": 1.0,
+        "activation": 0.0,
+        "information_entropy": 1.0,
+        "discrete": 0.0,
+        "intermediate": 0.0,
         "batch_norm": 10.0,
         "total_variation": 0.0,
     },
@@ -220,6 +235,17 @@ class AmalgamGAN(Trainer, keras.Model):
             after a random horizontal flip and a random shift of up to 1/8
             of the image side (one draw per batch), so the generator cannot
             exploit pixel-exact patterns.
+        latent_targets: bool. Beyond the paper: the one-hot term's targets
+            are read from the noise (`losses.latent_label_targets`) instead
+            of the teachers' own hard labels, so every sigmoid label is
+            positive in half of the generated images, every softmax class is
+            equally frequent, and a share of the images lies near each
+            decision boundary. The first dimensions of `z` code the labels
+            (one per sigmoid label, one per softmax class), so `latent_dim`
+            must be at least their number.
+        latent_target_sharpness: float > 0, how sharply the latent codes map
+            to targets (`sigmoid(sharpness * z_j)`); smaller puts more
+            targets near 0.5.
         seed: int or None, the seed of the augmentation's randomness.
         name: the model's name.
 
@@ -247,6 +273,8 @@ class AmalgamGAN(Trainer, keras.Model):
         use_filters=True,
         filter_reduction=4,
         augment=None,
+        latent_targets=False,
+        latent_target_sharpness=3.0,
         seed=None,
         name="amalgam_gan",
         **kwargs,
@@ -266,6 +294,23 @@ class AmalgamGAN(Trainer, keras.Model):
         if augment is None:
             augment = loss_weights != "paper"
         self.augment = bool(augment)
+        if not isinstance(latent_targets, (bool, np.bool_)):
+            raise ValueError(
+                "`latent_targets` must be True or False. Received: "
+                f"latent_targets={latent_targets!r}"
+            )
+        self.latent_targets = bool(latent_targets)
+        self.latent_target_sharpness = check_float(
+            latent_target_sharpness, "latent_target_sharpness", 0.0, exclusive=True
+        )
+        self.task_widths = [task.num_labels for t in teachers for task in t.tasks]
+        if self.latent_targets and self.latent_dim < sum(self.task_widths):
+            raise ValueError(
+                "With latent_targets=True the first latent dimensions code the "
+                f"teachers' {sum(self.task_widths)} labels, so `latent_dim` must "
+                f"be at least {sum(self.task_widths)}. Received: "
+                f"latent_dim={self.latent_dim}"
+            )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.num_blocks = teachers[0].num_blocks
@@ -354,16 +399,30 @@ class AmalgamGAN(Trainer, keras.Model):
 
     def compute_step_loss(self, z, training=False):
         """The joint loss of one batch (Eq. 11) and its named terms."""
+        loss, logs, _ = self.compute_step_terms(z, training=training)
+        return loss, logs
+
+    def compute_step_terms(self, z, training=False):
+        """`compute_step_loss` with what other trainers reuse.
+
+        Returns:
+            `(loss, logs, context)`, `context` a dict: `"images"` (the
+            generated images), `"seen_images"` (the images the teachers
+            judged: augmented when training), `"probabilities"` (per
+            teacher, its list of per-task probabilities on them).
+        """
         weights = self.loss_weights
         outputs = self.generator_outputs(z, training=training)
         images = outputs[0]
+        seen = images
         if self.augment and training:
-            images = self.random_flip_and_shift(images)
-        predictions, head_features = [], []
+            seen = self.random_flip_and_shift(images)
+        predictions, head_features, by_teacher = [], [], []
         bn_terms = []
         for teacher in self.teachers:
-            probabilities, features, bn_inputs = teacher.image_pass(images)
+            probabilities, features, bn_inputs = teacher.image_pass(seen)
             predictions.extend(probabilities)
+            by_teacher.append(probabilities)
             head_features.append(features[-1])
             if weights["batch_norm"] > 0:
                 bn_terms.append(
@@ -371,8 +430,13 @@ class AmalgamGAN(Trainer, keras.Model):
                         bn_inputs, teacher.batch_norm_layers
                     )
                 )
+        targets = None
+        if self.latent_targets:
+            targets = losses.latent_label_targets(
+                z, self.activations, self.task_widths, self.latent_target_sharpness
+            )
         terms = {
-            "one_hot": losses.one_hot_loss(predictions, self.activations),
+            "one_hot": losses.one_hot_loss(predictions, self.activations, targets),
             "activation": losses.activation_loss(head_features),
             "information_entropy": losses.information_entropy_loss(
                 predictions, self.activations, self.priors
@@ -382,9 +446,9 @@ class AmalgamGAN(Trainer, keras.Model):
         if weights["batch_norm"] > 0:
             terms["batch_norm"] = sum(bn_terms) / len(bn_terms)
         if weights["total_variation"] > 0:
-            terms["total_variation"] = losses.total_variation_loss(images)
+            terms["total_variation"] = losses.total_variation_loss(seen)
         if self.num_blocks > 1 and "intermediate" in self.loss_names:
-            targets = [ops.stop_gradient(p) for p in predictions]
+            level_targets = [ops.stop_gradient(p) for p in predictions]
             intermediate = 0.0
             for level in range(2, self.num_blocks + 1):
                 level_predictions = []
@@ -392,7 +456,7 @@ class AmalgamGAN(Trainer, keras.Model):
                     filtered = self.filters[m][level - 2](outputs[level - 1])
                     level_predictions.extend(teacher.from_level(filtered, level))
                 intermediate = intermediate + losses.soft_cross_entropy(
-                    level_predictions, targets, self.activations
+                    level_predictions, level_targets, self.activations
                 )
             terms["intermediate"] = intermediate / (self.num_blocks - 1)
         loss = 0.0
@@ -401,22 +465,13 @@ class AmalgamGAN(Trainer, keras.Model):
                 loss = loss + weights[term] * value
         logs = {"loss": loss}
         logs.update({name: terms[name] for name in self.loss_names if name != "loss"})
-        return loss, logs
+        context = {"images": images, "seen_images": seen, "probabilities": by_teacher}
+        return loss, logs, context
 
     def random_flip_and_shift(self, images):
-        """A random horizontal flip and a random circular shift of the batch."""
-        height, width = images.shape[1], images.shape[2]
-        flip = keras.random.uniform((), seed=self.seed_generator) < 0.5
-        images = ops.where(flip, ops.flip(images, axis=2), images)
-        limit_h, limit_w = max(1, height // 8), max(1, width // 8)
-        shift_h = keras.random.randint(
-            (), -limit_h, limit_h + 1, seed=self.seed_generator
-        )
-        shift_w = keras.random.randint(
-            (), -limit_w, limit_w + 1, seed=self.seed_generator
-        )
-        images = ops.roll(images, shift_h, axis=1)
-        return ops.roll(images, shift_w, axis=2)
+        """A random horizontal flip and a random circular shift of the batch
+        (`keras_dfka.utils.random_flip_and_shift` with this model's seed)."""
+        return random_flip_and_shift(images, self.seed_generator)
 
     def generate(
         self, num_samples=None, z=None, batch_size=64, seed=0, return_features=False
@@ -527,6 +582,8 @@ class AmalgamGAN(Trainer, keras.Model):
             "use_filters": self.use_filters,
             "filter_reduction": self.filter_reduction,
             "augment": self.augment,
+            "latent_targets": self.latent_targets,
+            "latent_target_sharpness": self.latent_target_sharpness,
             "seed": self.seed,
         }
 

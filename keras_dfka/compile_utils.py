@@ -34,12 +34,15 @@ def copy_optimizer(optimizer):
     return optimizer
 
 
-def build_multi_optimizer(main_optimizer, filter_optimizer, learning_rate):
+def build_multi_optimizer(
+    main_optimizer, filter_optimizer, learning_rate, filter_pattern="filter_.*"
+):
     """Wraps a main and a filter optimizer in one `MultiOptimizer`.
 
     Under JAX only `self.optimizer`'s state is carried through `fit()`, so the
     two optimizers are one `keras.optimizers.MultiOptimizer` whose map sends
-    every variable under a layer named `filter_*` to the filter optimizer.
+    every variable whose path matches `filter_pattern` (the filter layers'
+    names) to the filter optimizer.
     `"auto"` stands for `default_optimizer(learning_rate)`.
     """
     main = (
@@ -55,5 +58,5 @@ def build_multi_optimizer(main_optimizer, filter_optimizer, learning_rate):
     if filters is main:
         filters = copy_optimizer(main)
     optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)
-    optimizer_map["filter_.*"] = filters
+    optimizer_map[filter_pattern] = filters
     return keras.optimizers.MultiOptimizer(optimizer_map)

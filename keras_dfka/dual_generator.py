@@ -242,7 +242,7 @@ class DualGenerator(Trainer, keras.Model):
                     teacher.level_shapes[level - 1],
                     reduction=amalgam_gan.filter_reduction,
                     gate=amalgam_gan.use_filters,
-                    name=f"filter_{m}_{teacher.name}_level_{level}",
+                    name=f"student_filter_{m}_{teacher.name}_level_{level}",
                 )
                 layer.build((None,) + tuple(self.level_shapes[level - 1]))
                 if level <= self.num_blocks:
@@ -321,10 +321,63 @@ class DualGenerator(Trainer, keras.Model):
             start += batch_size
         return total
 
+    def teacher_target_views(self, probabilities):
+        """The teachers' probabilities of the target labels, per teacher.
+
+        Args:
+            probabilities: per teacher (all of them, in order), its list of
+                per-task probabilities (as `Teacher.image_pass` returns).
+
+        Returns:
+            `{m: [(probabilities, activation), ...]}` for every teacher `m`
+            with target labels: its tasks' target-label columns (a softmax
+            task whole).
+        """
+        return {m: self._loss_view(m, probabilities[m]) for m in self.active_teachers}
+
+    def target_views(self, images, training=False):
+        """This model's probabilities of the target labels, per teacher
+        branch, in the layout of `teacher_target_views`."""
+        features = self.trunk(images, training=training)[-1]
+        level = self.num_blocks + 1
+        return {
+            m: self._loss_view(m, self.teacher_branch(m, features, level))
+            for m in self.active_teachers
+        }
+
+    def image_distillation_loss(self, images, training=False):
+        """The end-to-end loss on given images: the whole trunk and every
+        branch against the teachers' soft predictions on the same images.
+
+        ```
+        loss = sum_m lambda_m * CE(g_m(O_m(f_m^{B+1}(T(images)))), g_m(O_m(images)))
+        ```
+        """
+        batch_size = ops.shape(images)[0]
+        targets = {}
+        for m in self.active_teachers:
+            probabilities = self.teachers[m].image_pass(images)[0]
+            targets[m] = [
+                ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)
+            ]
+        x = images
+        for block in self.student_blocks:
+            x = block(x, training=training)
+        level = self.num_blocks + 1
+        loss = 0.0
+        for m in self.active_teachers:
+            loss = loss + self.teacher_weights[m] * self._branch_loss(
+                m, x, level, targets[m], batch_size, [1.0]
+            )
+        return loss
+
     def compute_step_loss(self, z, training=False):
         """The block-wise losses of one batch and their named values."""
         outputs = as_list(self.generator(z, training=False))
         images = outputs[0]
+        if not self.block_wise:
+            loss = self.image_distillation_loss(images, training=training)
+            return loss, {"loss": loss}
         batch_size = ops.shape(images)[0]
         targets = {}
         for m in self.active_teachers:
@@ -335,17 +388,6 @@ class DualGenerator(Trainer, keras.Model):
         lambda_1, lambda_2 = self.stream_weights
         logs = {}
         loss = 0.0
-        if not self.block_wise:
-            x = images
-            for block in self.student_blocks:
-                x = block(x, training=training)
-            level = self.num_blocks + 1
-            for m in self.active_teachers:
-                loss = loss + self.teacher_weights[m] * self._branch_loss(
-                    m, x, level, targets[m], batch_size, [1.0]
-                )
-            logs["loss"] = loss
-            return loss, logs
         x = images
         last = max(self.active_blocks)
         for b in range(1, last + 1):
@@ -418,7 +460,7 @@ class DualGenerator(Trainer, keras.Model):
             **kwargs,
         )
         optimizer = build_multi_optimizer(
-            student_optimizer, filter_optimizer, learning_rate
+            student_optimizer, filter_optimizer, learning_rate, "student_filter_.*"
         )
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self._set_loss_names()

@@ -19,6 +19,7 @@ import time
 import keras
 import numpy as np
 
+from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
 from keras_dfka.amalgam_gan import LOSS_WEIGHTS
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.amalgam_gan import find_softmax_task
@@ -27,6 +28,7 @@ from keras_dfka.datasets.latent_noise import LatentSet
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.label_plan import LabelPlan
 from keras_dfka.target_net import TargetNet
+from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
 
 # The largest default number of class-balanced latent vectors.
@@ -64,7 +66,9 @@ class AmalgamationConfig:
     schedule: str = _field(
         "sequential",
         "'sequential': stage 1, then stage 2 on the trained generator; "
-        "'alternate': the stages take turns every `alternate_steps` steps",
+        "'alternate': the stages take turns every `alternate_steps` steps; "
+        "'adversarial': every step trains both, the student on a pool of "
+        "generated images (AdversarialAmalgamation)",
     )
     seed: int = _field(0, "seeds Keras, the noise and the selections")
     latent_dim: int = _field(100, "the width of the generator's noise input")
@@ -83,10 +87,21 @@ class AmalgamationConfig:
         "default", "AmalgamGAN loss weights: 'default', 'paper' or a JSON dict"
     )
     augment: bool = _field(True, "random flips and shifts of generated images")
+    latent_targets: bool = _field(
+        False,
+        "label targets read from the noise, balanced per label (beyond the paper)",
+    )
+    latent_target_sharpness: float = _field(
+        3.0, "with latent_targets: smaller puts more targets near 0.5"
+    )
     use_filters: bool = _field(True, "channel gates in the teacher-level filters")
     filter_reduction: int = _field(4, "the squeeze ratio of the filters' gates")
     # Stage 2: DualGenerator.
-    dual_steps: int = _field(1000, "DualGenerator training steps")
+    dual_steps: int = _field(
+        1000,
+        "DualGenerator training steps (schedule 'adversarial': the first "
+        "gan_steps of them alongside the generator, the rest on the final pool)",
+    )
     block_wise: bool = _field(
         True, "train the student block by block (the paper) or end to end"
     )
@@ -121,6 +136,22 @@ class AmalgamationConfig:
     )
     # Schedule "alternate".
     alternate_steps: int = _field(20, "with schedule 'alternate': steps of each turn")
+    # Schedule "adversarial".
+    pool_size: int = _field(
+        20000, "with schedule 'adversarial': the generated images the student revisits"
+    )
+    adversarial_weight: float = _field(
+        1.0,
+        "with schedule 'adversarial': the weight of the generator's term seeking "
+        "the student's disagreements",
+    )
+    adversarial_start: int = _field(
+        100, "with schedule 'adversarial': steps before the disagreement term starts"
+    )
+    student_batch_size: int | None = _field(
+        None,
+        "with schedule 'adversarial': pool images per student step (None: batch_size)",
+    )
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -136,9 +167,25 @@ class AmalgamationConfig:
             "filter_reduction",
             "convs_per_block",
             "alternate_steps",
+            "pool_size",
         ):
             check_int(getattr(self, name), name, 1)
         check_int(self.seed, "seed", 0)
+        check_int(self.adversarial_start, "adversarial_start", 0)
+        if self.student_batch_size is not None:
+            check_int(self.student_batch_size, "student_batch_size", 1)
+        check_float(self.adversarial_weight, "adversarial_weight", 0.0)
+        if self.schedule == "adversarial" and self.dual_steps < self.gan_steps:
+            raise ValueError(
+                "With schedule='adversarial' every generator step is also a "
+                "student step, so `dual_steps` must be at least `gan_steps`. "
+                f"Received: gan_steps={self.gan_steps}, dual_steps={self.dual_steps}"
+            )
+        if self.schedule == "adversarial" and self.block_wise:
+            raise ValueError(
+                "With schedule='adversarial' the student learns end to end from "
+                "pool images: `block_wise` must be False. Received: block_wise=True"
+            )
         if self.verbose not in (0, 1, 2):
             raise ValueError(
                 f"`verbose` must be 0, 1 or 2. Received: verbose={self.verbose!r}"
@@ -148,6 +195,7 @@ class AmalgamationConfig:
             "feature_width_multiplier",
             "hidden_width_multiplier",
             "temperature",
+            "latent_target_sharpness",
         ):
             value = getattr(self, name)
             if (
@@ -249,6 +297,8 @@ class AmalgamationConfig:
             "feature_widths": self.feature_widths,
             "loss_weights": self.loss_weights,
             "augment": self.augment,
+            "latent_targets": self.latent_targets,
+            "latent_target_sharpness": self.latent_target_sharpness,
             "use_filters": self.use_filters,
             "filter_reduction": self.filter_reduction,
         }
@@ -337,8 +387,9 @@ class AmalgamationResult:
         timings: `{"amalgam_gan_s": ..., "dual_generator_s": ..., ...}`, wall
             seconds of each part (`balanced_latents_s`, `hard_latents_s`
             when they ran).
-        histories: `{"amalgam_gan": [History, ...], "dual_generator": [...]}`,
-            one `History` per `fit()` call.
+        histories: `{stage: [History, ...]}`, one `History` per `fit()`
+            call, the stages `amalgam_gan` and `dual_generator`, or
+            `adversarial_amalgamation` for that schedule.
         config: the `AmalgamationConfig` that ran.
     """
 
@@ -392,7 +443,7 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
     if config.uses_balanced_latents:
         find_softmax_task(teachers, config.balance_task)  # Fails before training.
     timings = {}
-    histories = {"amalgam_gan": [], "dual_generator": []}
+    histories = {}
 
     def fit(model, data, stage, epoch=0, verbose=config.verbose):
         """One timed `fit()` epoch (number `epoch`) of `stage`; the times and
@@ -411,7 +462,7 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         )
         key = f"{stage}_s"
         timings[key] = timings.get(key, 0.0) + time.time() - t0
-        histories[stage].append(history)
+        histories.setdefault(stage, []).append(history)
 
     gan, dual = SCHEDULES[config.schedule](teachers, plan, config, fit, timings)
     return AmalgamationResult(
@@ -511,5 +562,43 @@ def _train_alternate(teachers, plan, config, fit, timings):
     return gan, dual
 
 
+def _train_adversarial(teachers, plan, config, fit, timings):
+    """Generator and student in turns, with a pool (`AdversarialAmalgamation`).
+
+    `gan_steps` steps train both (the student on pool images), then
+    `dual_steps - gan_steps` steps train the student alone on the final
+    pool (logged as the second epoch of one run). Timed as
+    `adversarial_amalgamation_s`.
+    """
+    gan = AmalgamGAN(teachers, seed=config.seed, **config.gan_options())
+    dual = DualGenerator(gan, plan, **config.dual_options())
+    trainer = AdversarialAmalgamation(
+        gan,
+        dual,
+        pool_size=config.pool_size,
+        student_batch_size=config.student_batch_size,
+        adversarial_weight=config.adversarial_weight,
+        adversarial_start=config.adversarial_start,
+        seed=config.seed,
+    )
+    trainer.compile(learning_rate=config.learning_rate)
+    noise = LatentNoise(
+        config.latent_dim, config.batch_size, config.gan_steps, seed=config.seed
+    )
+    fit(trainer, noise, "adversarial_amalgamation")
+    extra = config.dual_steps - config.gan_steps
+    if extra:
+        trainer.set_generator_training(False)
+        noise = LatentNoise(
+            config.latent_dim, config.batch_size, extra, seed=config.seed + 1
+        )
+        fit(trainer, noise, "adversarial_amalgamation", epoch=1)
+    return gan, dual
+
+
 # schedule name -> trainer(teachers, plan, config, fit, timings) -> (gan, dual)
-SCHEDULES = {"sequential": _train_sequential, "alternate": _train_alternate}
+SCHEDULES = {
+    "sequential": _train_sequential,
+    "alternate": _train_alternate,
+    "adversarial": _train_adversarial,
+}

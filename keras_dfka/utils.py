@@ -56,3 +56,26 @@ def map_batches(function, inputs, batch_size):
     if chunks and isinstance(chunks[0], list):
         return [np.concatenate(parts, axis=0) for parts in zip(*chunks)]
     return np.concatenate(chunks, axis=0)
+
+
+def random_flip_and_shift(images, seed):
+    """A random horizontal flip and a random circular shift of a batch.
+
+    One draw per batch: the flip with probability 1/2, the shift uniform in
+    `[-side // 8, side // 8]` pixels along each spatial axis (at least one).
+
+    Args:
+        images: `(batch, height, width, channels)` tensor.
+        seed: a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor of the same shape.
+    """
+    height, width = images.shape[1], images.shape[2]
+    flip = keras.random.uniform((), seed=seed) < 0.5
+    images = ops.where(flip, ops.flip(images, axis=2), images)
+    limit_h, limit_w = max(1, height // 8), max(1, width // 8)
+    shift_h = keras.random.randint((), -limit_h, limit_h + 1, seed=seed)
+    shift_w = keras.random.randint((), -limit_w, limit_w + 1, seed=seed)
+    images = ops.roll(images, shift_h, axis=1)
+    return ops.roll(images, shift_w, axis=2)

@@ -11,12 +11,34 @@ def unpack_latent(data):
 
 
 class BaseTrainer:
-    """Loss trackers shared by the backend trainers.
+    """Loss trackers and training phases shared by the backend trainers.
 
-    Subclasses set `self.loss_names` (the names of the logged terms, `"loss"`
-    first) before `compile()` and implement
+    Subclasses set `self.loss_names` (the names of the logged terms) before
+    `compile()` and implement
     `compute_step_loss(data, training) -> (loss, {name: scalar})`.
+
+    A step may have several phases (`training_phases()`), each a list of
+    variables and the loss that trains them; the backends compute each
+    phase's gradients for its own variables only, in order (a phase sees the
+    non-trainable state the previous one left, e.g. a pool it filled), and
+    apply all of them with one `self.optimizer.apply`. Every phase sees the
+    trainable variables as they were at the start of the step.
     """
+
+    def training_phases(self):
+        """`[(variables, loss_function)]`; by default one phase: every
+        trainable variable and `compute_step_loss`."""
+        return [(self.trainable_variables, self.compute_step_loss)]
+
+    @staticmethod
+    def _merge_logs(logs, phase_logs):
+        for name, value in phase_logs.items():
+            if name in logs:
+                raise ValueError(
+                    f"Two training phases log the same name {name!r}; each "
+                    "phase's logged names must be its own."
+                )
+            logs[name] = value
 
     def _create_loss_trackers(self):
         self._loss_trackers = {
@@ -29,6 +51,9 @@ class BaseTrainer:
         return list(trackers.values()) if trackers else []
 
     def _update_trackers(self, logs):
-        for name, tracker in self._loss_trackers.items():
+        """Updates the trackers of the names in `logs` (a step that skips a
+        phase does not log its terms) and returns their results."""
+        trackers = {n: t for n, t in self._loss_trackers.items() if n in logs}
+        for name, tracker in trackers.items():
             tracker.update_state(logs[name])
-        return {name: tracker.result() for name, tracker in self._loss_trackers.items()}
+        return {name: tracker.result() for name, tracker in trackers.items()}

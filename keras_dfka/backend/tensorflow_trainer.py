@@ -6,20 +6,31 @@ from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
 
 
+def assign_rows(variable, indices, values):
+    """`variable[indices] = values`, in place (a sparse update)."""
+    variable.value.scatter_update(
+        tf.IndexedSlices(tf.cast(values, variable.dtype), tf.cast(indices, "int32"))
+    )
+
+
 class TensorFlowTrainer(BaseTrainer):
     def train_step(self, data):
         z = unpack_latent(data)
-        variables = self.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, logs = self.compute_step_loss(z, training=True)
-            scaled_loss = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, variables)
-        # A variable the loss does not reach gets a zero gradient, as under
-        # JAX (e.g. the filters when the intermediate term's weight is 0).
-        gradients = [
-            tf.zeros_like(v) if g is None else g for g, v in zip(gradients, variables)
-        ]
-        self.optimizer.apply(gradients, variables)
+        all_gradients, all_variables, logs = [], [], {}
+        for variables, compute_loss in self.training_phases():
+            with tf.GradientTape() as tape:
+                loss, phase_logs = compute_loss(z, training=True)
+                scaled_loss = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled_loss, variables)
+            # A variable the loss does not reach gets a zero gradient, as
+            # under JAX (e.g. the filters when the intermediate term is off).
+            all_gradients += [
+                tf.zeros_like(v) if g is None else g
+                for g, v in zip(gradients, variables)
+            ]
+            all_variables += list(variables)
+            self._merge_logs(logs, phase_logs)
+        self.optimizer.apply(all_gradients, all_variables)
         return self._update_trackers(logs)
 
     def test_step(self, data):

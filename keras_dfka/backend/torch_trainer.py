@@ -1,4 +1,4 @@
-"""PyTorch gradient plumbing: `loss.backward()`."""
+"""PyTorch gradient plumbing: `torch.autograd.grad`."""
 
 import torch
 
@@ -6,20 +6,36 @@ from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
 
 
+def assign_rows(variable, indices, values):
+    """`variable[indices] = values`, in place."""
+    with torch.no_grad():
+        rows = torch.as_tensor(indices, device=variable.value.device).long()
+        variable.value[rows] = torch.as_tensor(values).to(variable.value.dtype)
+
+
 class TorchTrainer(BaseTrainer):
     def train_step(self, data):
         z = unpack_latent(data)
         self.zero_grad()
-        loss, logs = self.compute_step_loss(z, training=True)
-        self.optimizer.scale_loss(loss).backward()
-        variables = self.trainable_variables
-        # A variable the loss does not reach gets a zero gradient, as under JAX.
-        gradients = [
-            torch.zeros_like(v.value) if v.value.grad is None else v.value.grad
-            for v in variables
-        ]
+        all_gradients, all_variables, logs = [], [], {}
+        for variables, compute_loss in self.training_phases():
+            variables = list(variables)
+            loss, phase_logs = compute_loss(z, training=True)
+            gradients = torch.autograd.grad(
+                self.optimizer.scale_loss(loss),
+                [v.value for v in variables],
+                allow_unused=True,
+            )
+            # A variable the loss does not reach gets a zero gradient, as
+            # under JAX.
+            all_gradients += [
+                torch.zeros_like(v.value) if g is None else g
+                for g, v in zip(gradients, variables)
+            ]
+            all_variables += variables
+            self._merge_logs(logs, phase_logs)
         with torch.no_grad():
-            self.optimizer.apply(gradients, variables)
+            self.optimizer.apply(all_gradients, all_variables)
         return self._update_trackers(logs)
 
     def test_step(self, data):

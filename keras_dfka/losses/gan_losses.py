@@ -47,7 +47,7 @@ def binary_cross_entropy(target, probability):
     return -(target * ops.log(p) + (1.0 - target) * ops.log(1.0 - p))
 
 
-def one_hot_loss(predictions, activations):
+def one_hot_loss(predictions, activations, targets=None):
     """`L_oh` (Eq. 5): cross-entropy against the teachers' own hard labels.
 
     Pseudocode:
@@ -58,26 +58,78 @@ def one_hot_loss(predictions, activations):
     loss = mean over units of the batch mean
     ```
 
+    Beyond the paper, `targets` replaces the pseudo labels `t` by given
+    (soft) ones, e.g. `latent_label_targets`.
+
     Args:
         predictions: list of `(batch, K)` probability tensors.
         activations: list of `"sigmoid"` / `"softmax"`, one per prediction.
+        targets: optional list of `(batch, K)` target tensors, one per
+            prediction (no gradient flows into them).
 
     Returns:
         A scalar tensor.
     """
     _check_lists(predictions, activations)
+    if targets is not None and len(targets) != len(predictions):
+        raise ValueError(
+            "`targets` must have one entry per prediction. Received "
+            f"{len(targets)} targets for {len(predictions)} predictions."
+        )
     terms = []
-    for p, activation in zip(predictions, activations):
+    for k, (p, activation) in enumerate(zip(predictions, activations)):
         p = ops.cast(p, "float32")
-        if activation == "sigmoid":
+        if targets is not None:
+            t = ops.stop_gradient(ops.cast(targets[k], "float32"))
+        elif activation == "sigmoid":
             t = ops.stop_gradient(ops.cast(p >= 0.5, "float32"))
+        else:
+            t = ops.stop_gradient(ops.one_hot(ops.argmax(p, axis=-1), p.shape[-1]))
+        if activation == "sigmoid":
             value = ops.sum(ops.mean(binary_cross_entropy(t, p), axis=0))
             terms.append((value, p.shape[-1]))
         else:
-            t = ops.stop_gradient(ops.one_hot(ops.argmax(p, axis=-1), p.shape[-1]))
             value = ops.mean(-ops.sum(t * ops.log(_clip(p)), axis=-1))
             terms.append((value, 1))
     return _unit_mean(terms)
+
+
+def latent_label_targets(z, activations, widths, sharpness):
+    """Soft label targets read from the first dimensions of the noise.
+
+    Beyond the paper. Each sigmoid label gets one latent dimension and each
+    softmax task one dimension per class, in the order of the prediction
+    union; the target is a smooth function of those dimensions:
+
+    ```
+    sigmoid label j:  t = sigmoid(sharpness * z_j)
+    softmax task:     t = softmax(sharpness * z_{j..j+K})
+    ```
+
+    With `z ~ N(0, 1)` every label is positive for half of the samples and
+    every class is equally frequent, whatever the teachers favour, and a
+    share of the targets lies near 0.5 (near each decision boundary, where
+    ranking metrics such as ROC-AUC are decided): with `sharpness = 3`,
+    22% of the sigmoid targets fall within 0.2 of 0.5.
+
+    Args:
+        z: `(batch, latent_dim)` noise.
+        activations: list of `"sigmoid"` / `"softmax"`, one per task.
+        widths: list of ints, the labels of each task.
+        sharpness: float > 0.
+
+    Returns:
+        A list of `(batch, K)` target tensors, one per task.
+    """
+    targets, start = [], 0
+    for activation, width in zip(activations, widths):
+        code = ops.cast(z[:, start : start + width], "float32") * sharpness
+        start += width
+        if activation == "sigmoid":
+            targets.append(ops.sigmoid(code))
+        else:
+            targets.append(ops.softmax(code, axis=-1))
+    return targets
 
 
 def activation_loss(features):
