@@ -32,7 +32,8 @@ class AdversarialAmalgamation(Trainer, keras.Model):
     L_G = L_gan(seen, z)                                  # AmalgamGAN's losses
           + adversarial_weight * disagreement(S(seen), T(seen))
     pool.push(stop_gradient(image))
-    # student phase (DualGenerator's variables: trunk, filters, heads)
+    # student phase, student_updates times (DualGenerator's variables:
+    # trunk, filters, heads)
     x = flip_and_shift(pool.sample(student_batch_size))
     L_S = CE(S(x), T(x))                                  # soft targets
     ```
@@ -42,10 +43,9 @@ class AdversarialAmalgamation(Trainer, keras.Model):
     target labels. The disagreement term (`losses.disagreement_loss`) counts
     only decisions on which the student still agrees with the teachers, and
     starts after `adversarial_start` steps, once the student predicts
-    something. Both phases see the variables as they were at the start of
-    the step, and their updates are applied together: since the student's
-    loss does not depend on the generator's weights, that is the same as the
-    generator moving first.
+    something. The phases run in order, each applying its optimizer before
+    the next (the generator's and the student's are two optimizers of one
+    `keras.optimizers.MultiOptimizer`).
 
     Build the student with `DualGenerator(gan, target_labels,
     block_wise=False)` (the whole trunk learns from images; the
@@ -61,6 +61,8 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         pool_size: int >= 1, the images the pool keeps (the newest).
         student_batch_size: int >= 1 or None (None: the latent batch size),
             the pool images of each student update.
+        student_updates: int >= 1, student updates per step (each on its
+            own pool batch, one after the other).
         adversarial_weight: float >= 0, the weight of the disagreement term
             (0: the generator ignores the student).
         adversarial_start: int >= 0, the steps before the disagreement term
@@ -93,6 +95,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         dual_generator,
         pool_size=20000,
         student_batch_size=None,
+        student_updates=1,
         adversarial_weight=1.0,
         adversarial_start=100,
         student_augment=True,
@@ -129,6 +132,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         if student_batch_size is not None:
             student_batch_size = check_int(student_batch_size, "student_batch_size", 1)
         self.student_batch_size = student_batch_size
+        self.student_updates = check_int(student_updates, "student_updates", 1)
         self.adversarial_weight = check_float(
             adversarial_weight, "adversarial_weight", minimum=0.0
         )
@@ -157,14 +161,21 @@ class AdversarialAmalgamation(Trainer, keras.Model):
     # ----------------------------------------------------------------- phases
     def training_phases(self):
         """The generator phase (unless `set_generator_training(False)`), then
-        the student phase (see the class doc)."""
-        student = (self.dual_generator.trainable_variables, self.student_phase_loss)
-        if not self.train_generator:
-            return [student]
-        return [
-            (self.amalgam_gan.trainable_variables, self.generator_phase_loss),
-            student,
-        ]
+        `student_updates` student phases (see the class doc)."""
+        student = (
+            self.dual_generator.trainable_variables,
+            self.student_optimizer,
+            self.student_phase_loss,
+        )
+        phases = [student] * self.student_updates
+        if self.train_generator:
+            generator = (
+                self.amalgam_gan.trainable_variables,
+                self.generator_optimizer,
+                self.generator_phase_loss,
+            )
+            phases.insert(0, generator)
+        return phases
 
     def set_generator_training(self, train_generator):
         """Whether the next `fit()` steps also train the generator.
@@ -283,7 +294,14 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         optimizer = keras.optimizers.MultiOptimizer(optimizer_map)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self._create_loss_trackers()
-        self.optimizer.build(self.trainable_variables)
+        # Build eagerly (JAX needs the state before fit()), each optimizer on
+        # its phase's variables in the phase's order.
+        self.optimizer.build(
+            self.amalgam_gan.trainable_variables
+            + self.dual_generator.trainable_variables
+        )
+        self.generator_optimizer = generator
+        self.student_optimizer = student
 
     def call(self, z, training=False):
         return self.amalgam_gan(z, training=training)
@@ -295,6 +313,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
             "dual_generator": keras.saving.serialize_keras_object(self.dual_generator),
             "pool_size": self.pool_size,
             "student_batch_size": self.student_batch_size,
+            "student_updates": self.student_updates,
             "adversarial_weight": self.adversarial_weight,
             "adversarial_start": self.adversarial_start,
             "student_augment": self.student_augment,

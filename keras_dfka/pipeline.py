@@ -140,6 +140,9 @@ class AmalgamationConfig:
     pool_size: int = _field(
         20000, "with schedule 'adversarial': the generated images the student revisits"
     )
+    student_updates: int = _field(
+        1, "with schedule 'adversarial': student updates per generator update"
+    )
     adversarial_weight: float = _field(
         1.0,
         "with schedule 'adversarial': the weight of the generator's term seeking "
@@ -168,6 +171,7 @@ class AmalgamationConfig:
             "convs_per_block",
             "alternate_steps",
             "pool_size",
+            "student_updates",
         ):
             check_int(getattr(self, name), name, 1)
         check_int(self.seed, "seed", 0)
@@ -390,6 +394,7 @@ class AmalgamationResult:
         histories: `{stage: [History, ...]}`, one `History` per `fit()`
             call, the stages `amalgam_gan` and `dual_generator`, or
             `adversarial_amalgamation` for that schedule.
+        steps: `{stage: training steps}`, with the stages of `histories`.
         config: the `AmalgamationConfig` that ran.
     """
 
@@ -398,7 +403,15 @@ class AmalgamationResult:
     target_net: TargetNet
     timings: dict
     histories: dict
+    steps: dict
     config: AmalgamationConfig
+
+    def steps_per_second(self):
+        """`{stage: training steps per wall second}`."""
+        return {
+            stage: count / self.timings[f"{stage}_s"]
+            for stage, count in self.steps.items()
+        }
 
 
 def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None):
@@ -444,6 +457,7 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         find_softmax_task(teachers, config.balance_task)  # Fails before training.
     timings = {}
     histories = {}
+    steps = {}
 
     def fit(model, data, stage, epoch=0, verbose=config.verbose):
         """One timed `fit()` epoch (number `epoch`) of `stage`; the times and
@@ -463,6 +477,7 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         key = f"{stage}_s"
         timings[key] = timings.get(key, 0.0) + time.time() - t0
         histories.setdefault(stage, []).append(history)
+        steps[stage] = steps.get(stage, 0) + len(data)
 
     gan, dual = SCHEDULES[config.schedule](teachers, plan, config, fit, timings)
     return AmalgamationResult(
@@ -471,6 +486,7 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         target_net=TargetNet.from_dual(dual),
         timings=timings,
         histories=histories,
+        steps=steps,
         config=config,
     )
 
@@ -577,6 +593,7 @@ def _train_adversarial(teachers, plan, config, fit, timings):
         dual,
         pool_size=config.pool_size,
         student_batch_size=config.student_batch_size,
+        student_updates=config.student_updates,
         adversarial_weight=config.adversarial_weight,
         adversarial_start=config.adversarial_start,
         seed=config.seed,

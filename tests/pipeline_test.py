@@ -61,7 +61,7 @@ def test_config_round_trips_through_a_dict():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"schedule": "adversarial"}, "`schedule` must be one of"),
+        ({"schedule": "fast"}, "`schedule` must be one of"),
         ({"gan_steps": 0}, "`gan_steps` must be an integer >= 1"),
         ({"alternate_steps": 0}, "`alternate_steps` must be an integer >= 1"),
         ({"learning_rate": -1.0}, "`learning_rate` must be a finite number > 0"),
@@ -186,3 +186,39 @@ def test_amalgamate_checks_its_arguments_before_training(tiny_teachers):
         keras_dfka.amalgamate(
             list(tiny_teachers), TARGETS, tiny_config(balance_task="color")
         )
+
+
+def test_adversarial_schedule_trains_both_then_the_student(tiny_teachers):
+    config = tiny_config(
+        schedule="adversarial",
+        block_wise=False,
+        gan_steps=3,
+        dual_steps=5,
+        pool_size=16,
+        student_updates=2,
+        latent_targets=True,
+        loss_weights="adversarial",
+    )
+    result = keras_dfka.amalgamate(list(tiny_teachers), TARGETS, config)
+    assert set(result.timings) == {"adversarial_amalgamation_s"}
+    assert result.steps == {"adversarial_amalgamation": 5}
+    assert len(result.histories["adversarial_amalgamation"]) == 2
+    rates = result.steps_per_second()
+    assert rates["adversarial_amalgamation"] > 0
+    # The generator stopped after its 3 steps; the student went on alone.
+    assert result.gan.latent_targets
+    images = result.gan.generate(4)
+    assert result.target_net.predict_labels(images).shape == (4, 2)
+
+
+def test_adversarial_schedule_checks_its_fields():
+    with pytest.raises(ValueError, match="`dual_steps` must be at least"):
+        tiny_config(schedule="adversarial", block_wise=False, gan_steps=6, dual_steps=4)
+    with pytest.raises(ValueError, match="`block_wise` must be False"):
+        tiny_config(schedule="adversarial", block_wise=True, dual_steps=6)
+    with pytest.raises(ValueError, match="pool_size"):
+        tiny_config(pool_size=0)
+    with pytest.raises(ValueError, match="adversarial_weight"):
+        tiny_config(adversarial_weight=float("inf"))
+    with pytest.raises(ValueError, match="student_updates"):
+        tiny_config(student_updates=0)

@@ -276,10 +276,7 @@ def run(config):
         "teacher_reports": teacher_own,
         "teachers_reused": reused,
         "timings_s": {**timings, "total_s": time.time() - t_start},
-        "steps_per_second": {
-            "amalgam_gan": amalgamation.gan_steps / timings["amalgam_gan_s"],
-            "dual_generator": amalgamation.dual_steps / timings["dual_generator_s"],
-        },
+        "steps_per_second": result.steps_per_second(),
         "agreement_on_generated": dual.agreement(512),
     }
     text = format_report(report)
@@ -322,9 +319,10 @@ def format_report(report):
         "Inference (images/s): TargetNet "
         f"{report['inference']['target_net']['images_per_second']:.0f}, teachers "
         f"together {report['inference']['teachers_together']['images_per_second']:.0f}",
-        "Steps/s: AmalgamGAN "
-        f"{report['steps_per_second']['amalgam_gan']:.2f}, DualGenerator "
-        f"{report['steps_per_second']['dual_generator']:.2f}",
+        "Steps/s: "
+        + ", ".join(
+            f"{stage} {rate:.2f}" for stage, rate in report["steps_per_second"].items()
+        ),
         f"Wall time: {report['timings_s']['total_s']:.0f} s",
     ]
     return "\n".join(lines)

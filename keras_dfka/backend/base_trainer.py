@@ -17,28 +17,27 @@ class BaseTrainer:
     `compile()` and implement
     `compute_step_loss(data, training) -> (loss, {name: scalar})`.
 
-    A step may have several phases (`training_phases()`), each a list of
-    variables and the loss that trains them; the backends compute each
-    phase's gradients for its own variables only, in order (a phase sees the
-    non-trainable state the previous one left, e.g. a pool it filled), and
-    apply all of them with one `self.optimizer.apply`. Every phase sees the
-    trainable variables as they were at the start of the step.
+    A step is a list of ordered phases (`training_phases()`), each
+    `(variables, optimizer, loss_function)`: the backends compute a phase's
+    loss, its gradients for its own variables only, and apply them with its
+    optimizer before the next phase runs (a phase sees the variables, and the
+    non-trainable state such as a pool, as the phases before it left them).
+    A phase's optimizer is `self.optimizer`, or one of the optimizers of the
+    `keras.optimizers.MultiOptimizer` that `self.optimizer` is, built on
+    exactly that phase's variables in that order; then the MultiOptimizer's
+    own iteration count goes up once per step.
     """
 
     def training_phases(self):
-        """`[(variables, loss_function)]`; by default one phase: every
-        trainable variable and `compute_step_loss`."""
-        return [(self.trainable_variables, self.compute_step_loss)]
+        """`[(variables, optimizer, loss_function)]`; by default one phase:
+        every trainable variable, `self.optimizer` and `compute_step_loss`."""
+        return [(self.trainable_variables, self.optimizer, self.compute_step_loss)]
 
     @staticmethod
     def _merge_logs(logs, phase_logs):
-        for name, value in phase_logs.items():
-            if name in logs:
-                raise ValueError(
-                    f"Two training phases log the same name {name!r}; each "
-                    "phase's logged names must be its own."
-                )
-            logs[name] = value
+        """Adds a phase's logged values; a phase that runs twice in a step
+        logs its last run."""
+        logs.update(phase_logs)
 
     def _create_loss_trackers(self):
         self._loss_trackers = {

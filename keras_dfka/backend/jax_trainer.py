@@ -55,40 +55,58 @@ class JAXTrainer(BaseTrainer):
             metrics_variables,
         ) = state
         z = unpack_latent(data)
+        trainable_variables = list(trainable_variables)
+        optimizer_variables = list(optimizer_variables)
         positions = {id(v): i for i, v in enumerate(self.trainable_variables)}
-        gradients = [None] * len(trainable_variables)
+        slots = {id(v): i for i, v in enumerate(self.optimizer.variables)}
         logs = {}
-        for variables, compute_loss in self.training_phases():
+        phases = self.training_phases()
+        for variables, optimizer, compute_loss in phases:
             # Only this phase's variables are differentiated; the others
-            # enter its loss as constants, at their values of the step start.
+            # enter its loss as constants, at their current values.
             phase = [positions[id(v)] for v in variables]
+            values = list(trainable_variables)
 
-            def loss_fn(phase_values, non_trainable, phase=phase, compute=compute_loss):
-                values = list(trainable_variables)
+            def loss_fn(
+                phase_values,
+                non_trainable,
+                phase=phase,
+                values=values,
+                optimizer=optimizer,
+                compute=compute_loss,
+            ):
+                current = list(values)
                 for i, value in zip(phase, phase_values):
-                    values[i] = value
+                    current[i] = value
                 loss, aux = self._stateless_loss(
-                    values, non_trainable, z, True, compute
+                    current, non_trainable, z, True, compute
                 )
                 mapping = list(zip(self.optimizer.variables, optimizer_variables))
                 with keras.StatelessScope(state_mapping=mapping):
-                    scaled = self.optimizer.scale_loss(loss)
+                    scaled = optimizer.scale_loss(loss)
                 return scaled, aux
 
             grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-            (_, (phase_logs, non_trainable_variables)), phase_gradients = grad_fn(
+            (_, (phase_logs, non_trainable_variables)), gradients = grad_fn(
                 [trainable_variables[i] for i in phase], non_trainable_variables
             )
-            for i, gradient in zip(phase, phase_gradients):
-                gradients[i] = gradient
+            # The phase's optimizer state: all of `self.optimizer`'s, or the
+            # slice that is one of its MultiOptimizer's optimizers (built on
+            # exactly this phase's variables, in this order).
+            owned = [slots[id(v)] for v in optimizer.variables]
+            new_values, new_slots = optimizer.stateless_apply(
+                [optimizer_variables[i] for i in owned],
+                gradients,
+                [trainable_variables[i] for i in phase],
+            )
+            for i, value in zip(phase, new_values):
+                trainable_variables[i] = value
+            for i, value in zip(owned, new_slots):
+                optimizer_variables[i] = value
             self._merge_logs(logs, phase_logs)
-        gradients = [
-            jax.numpy.zeros_like(v) if g is None else g
-            for g, v in zip(gradients, trainable_variables)
-        ]
-        trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
-            optimizer_variables, gradients, trainable_variables
-        )
+        if all(optimizer is not self.optimizer for _, optimizer, _ in phases):
+            i = slots[id(self.optimizer.iterations)]
+            optimizer_variables[i] = optimizer_variables[i] + 1
         results, metrics_variables = self._stateless_update_trackers(
             metrics_variables, logs
         )

@@ -16,21 +16,23 @@ def assign_rows(variable, indices, values):
 class TensorFlowTrainer(BaseTrainer):
     def train_step(self, data):
         z = unpack_latent(data)
-        all_gradients, all_variables, logs = [], [], {}
-        for variables, compute_loss in self.training_phases():
+        logs = {}
+        phases = self.training_phases()
+        for variables, optimizer, compute_loss in phases:
             with tf.GradientTape() as tape:
                 loss, phase_logs = compute_loss(z, training=True)
-                scaled_loss = self.optimizer.scale_loss(loss)
+                scaled_loss = optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled_loss, variables)
             # A variable the loss does not reach gets a zero gradient, as
             # under JAX (e.g. the filters when the intermediate term is off).
-            all_gradients += [
+            gradients = [
                 tf.zeros_like(v) if g is None else g
                 for g, v in zip(gradients, variables)
             ]
-            all_variables += list(variables)
+            optimizer.apply(gradients, variables)
             self._merge_logs(logs, phase_logs)
-        self.optimizer.apply(all_gradients, all_variables)
+        if all(optimizer is not self.optimizer for _, optimizer, _ in phases):
+            self.optimizer.iterations.assign_add(1)
         return self._update_trackers(logs)
 
     def test_step(self, data):

@@ -17,25 +17,27 @@ class TorchTrainer(BaseTrainer):
     def train_step(self, data):
         z = unpack_latent(data)
         self.zero_grad()
-        all_gradients, all_variables, logs = [], [], {}
-        for variables, compute_loss in self.training_phases():
+        logs = {}
+        phases = self.training_phases()
+        for variables, optimizer, compute_loss in phases:
             variables = list(variables)
             loss, phase_logs = compute_loss(z, training=True)
             gradients = torch.autograd.grad(
-                self.optimizer.scale_loss(loss),
+                optimizer.scale_loss(loss),
                 [v.value for v in variables],
                 allow_unused=True,
             )
             # A variable the loss does not reach gets a zero gradient, as
             # under JAX.
-            all_gradients += [
+            gradients = [
                 torch.zeros_like(v.value) if g is None else g
                 for g, v in zip(gradients, variables)
             ]
-            all_variables += variables
+            with torch.no_grad():
+                optimizer.apply(gradients, variables)
             self._merge_logs(logs, phase_logs)
-        with torch.no_grad():
-            self.optimizer.apply(all_gradients, all_variables)
+        if all(optimizer is not self.optimizer for _, optimizer, _ in phases):
+            self.optimizer.iterations.assign_add(1)
         return self._update_trackers(logs)
 
     def test_step(self, data):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from keras_dfka.losses import disagreement_loss
 from keras_dfka.losses import soft_cross_entropy
 
 
@@ -120,3 +121,61 @@ def test_bad_activation_raises():
 def test_non_positive_temperature_raises(temperature):
     with pytest.raises(ValueError, match="temperature"):
         soft_cross_entropy([P_SIGMOID], [T_SIGMOID], ["sigmoid"], temperature)
+
+
+# --------------------------------------------------------- disagreement_loss
+
+
+def _disagreement(student, teacher, activations):
+    return _value(disagreement_loss(student, teacher, activations))
+
+
+def test_disagreement_loss_is_minus_kl_where_decisions_agree():
+    teacher = np.array([[0.9, 0.2], [0.3, 0.6]], "float32")
+    student = np.array([[0.6, 0.7], [0.1, 0.8]], "float32")
+
+    # Agreement: (0.9, 0.6) yes, (0.2, 0.7) no, (0.3, 0.1) yes, (0.6, 0.8) yes.
+    def kl(t, s):
+        return t * np.log(t / s) + (1 - t) * np.log((1 - t) / (1 - s))
+
+    expected = (
+        -((kl(0.9, 0.6) + kl(0.3, 0.1)) / 2 + (0.0 + kl(0.6, 0.8)) / 2) / 2
+    )  # batch means per label, then the mean over the 2 labels
+    assert _disagreement([student], [teacher], ["sigmoid"]) == pytest.approx(
+        expected, rel=1e-5
+    )
+
+
+def test_disagreement_loss_ignores_decisions_the_student_already_gets_wrong():
+    teacher = np.array([[0.9], [0.2]], "float32")
+    student = np.array([[0.2], [0.3]], "float32")  # sample 0 disagrees
+    base = _disagreement([student], [teacher], ["sigmoid"])
+    moved = student.copy()
+    moved[0, 0] = 0.05  # further from the teacher, still disagreeing
+    assert _disagreement([moved], [teacher], ["sigmoid"]) == pytest.approx(base)
+    moved = student.copy()
+    moved[1, 0] = 0.45  # an agreeing decision: the term follows it
+    assert _disagreement([moved], [teacher], ["sigmoid"]) != pytest.approx(base)
+
+
+def test_disagreement_loss_softmax_masks_by_arg_max():
+    teacher = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]], "float32")
+    student = np.array([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1]], "float32")
+    kl = np.sum(teacher[0] * np.log(teacher[0] / student[0]))
+    value = _disagreement([student], [teacher], ["softmax"])
+    assert value == pytest.approx(-kl / 2, rel=1e-5)  # sample 1 disagrees
+
+
+def test_disagreement_loss_is_zero_for_equal_predictions_and_never_positive():
+    rng = np.random.default_rng(0)
+    teacher = rng.uniform(0.05, 0.95, (8, 3)).astype("float32")
+    assert _disagreement([teacher], [teacher], ["sigmoid"]) == pytest.approx(
+        0.0, abs=1e-6
+    )
+    student = rng.uniform(0.05, 0.95, (8, 3)).astype("float32")
+    assert _disagreement([student], [teacher], ["sigmoid"]) <= 0.0
+
+
+def test_disagreement_loss_mismatched_lists_raise():
+    with pytest.raises(ValueError, match="`teacher` must match `student`"):
+        disagreement_loss([P_SIGMOID], [], ["sigmoid"])

@@ -305,3 +305,49 @@ def test_information_entropy_with_priors_is_kl_to_declared_rates():
     )
     with pytest.raises(ValueError, match="priors"):
         ie([p], ["sigmoid"], priors=[None, None])
+
+
+# ---------------------------------------------------------------------------
+# latent_label_targets and one_hot_loss with targets
+# ---------------------------------------------------------------------------
+
+
+def test_latent_label_targets_read_the_first_dimensions():
+    z = np.array([[0.0, 1.0, -1.0, 2.0, 0.0, 0.0, 5.0]], dtype="float32")
+    sigmoid, softmax = gan_losses.latent_label_targets(
+        z, ["sigmoid", "softmax"], [2, 3], sharpness=3.0
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(sigmoid), [[0.5, 1 / (1 + math.exp(-3))]], rtol=1e-6
+    )
+    logits = 3.0 * np.array([-1.0, 2.0, 0.0])
+    expected = np.exp(logits) / np.exp(logits).sum()
+    np.testing.assert_allclose(ops.convert_to_numpy(softmax), [expected], rtol=1e-5)
+
+
+def test_latent_label_targets_balance_every_label_and_reach_the_boundary():
+    z = np.random.default_rng(0).standard_normal((20000, 8)).astype("float32")
+    sigmoid, softmax = gan_losses.latent_label_targets(
+        z, ["sigmoid", "softmax"], [4, 4], sharpness=3.0
+    )
+    sigmoid = ops.convert_to_numpy(sigmoid)
+    np.testing.assert_allclose((sigmoid > 0.5).mean(axis=0), 0.5, atol=0.02)
+    near = np.mean(np.abs(sigmoid - 0.5) < 0.2)
+    assert 0.18 < near < 0.26  # P(|z| < logit(0.7) / 3) = 0.22
+    classes = np.argmax(ops.convert_to_numpy(softmax), axis=-1)
+    np.testing.assert_allclose(np.bincount(classes) / len(classes), 0.25, atol=0.02)
+
+
+def test_one_hot_loss_with_targets_uses_them():
+    targets = [np.array([[0.25, 1.0, 0.0], [0.5, 0.0, 1.0]], "float32"), SOFTMAX]
+    value = float(
+        ops.convert_to_numpy(
+            gan_losses.one_hot_loss([SIGMOID, SOFTMAX], ["sigmoid", "softmax"], targets)
+        )
+    )
+    sigmoid_terms = [_bce(t, p) for t, p in zip(targets[0].ravel(), SIGMOID.ravel())]
+    softmax_terms = [-np.sum(t * np.log(t)) for t in SOFTMAX]
+    expected = (np.sum(sigmoid_terms) / 2 + np.mean(softmax_terms)) / 4
+    assert value == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="one entry per prediction"):
+        gan_losses.one_hot_loss([SIGMOID], ["sigmoid"], targets)
