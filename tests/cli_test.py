@@ -244,7 +244,11 @@ def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
             "argument --hard-latents: `hard_latents` adds to the class-balanced",
         ),
         (["--balance-task", "age", "--balanced-latents", "0"], "--balanced-latents"),
-        (["--schedule", "adversarial"], "argument --schedule: `schedule` must be"),
+        (["--schedule", "sideways"], "argument --schedule: `schedule` must be"),
+        (
+            ["--schedule", "adversarial"],
+            "argument --block-wise: With schedule='adversarial'",
+        ),
         (["--stream-weights", "1,x"], "argument --stream-weights"),
     ],
 )
