@@ -44,9 +44,11 @@ flags.DEFINE_integer("seeds", 3, "Number of seeds (first_seed..first_seed+N-1)."
 flags.DEFINE_integer(
     "first_seed", 0, "The first seed (to add seeds to an earlier run's)."
 )
-flags.DEFINE_integer("steps", 600, "Steps of each data-free stage.")
 flags.DEFINE_integer(
-    "dual_steps", None, "Student (DualGenerator) steps, if not --steps."
+    "steps", None, "Generator steps of every row (default: each row's preset's)."
+)
+flags.DEFINE_integer(
+    "dual_steps", None, "Student steps of every row (default: each row's preset's)."
 )
 flags.DEFINE_integer("image_size", 32, "Face image side (CelebA only).")
 flags.DEFINE_integer(
@@ -83,30 +85,38 @@ BALANCED_END_TO_END = {
     "block_wise": False,
     "fine_tune_heads": True,
 }
-# name -> (AmalgamationConfig changes from the preset, description). Rows with
-# `balanced_latents` need a softmax teacher (MNIST only).
+# name -> (AmalgamationConfig changes, description). A row's "preset" (default
+# "default") gives the fields it does not change; the rows of the sequential
+# preset are the 0.1 rows (MNIST keeps them). Rows with `balanced_latents`
+# need a softmax teacher (MNIST only).
+SEQUENTIAL = {"preset": "sequential"}
 ROWS = {
-    "default": ({}, "our default (paper losses + BatchNorm prior + augment)"),
+    "default": ({}, "our default: adversarial amalgamation with a pool"),
+    "no_adversarial": (
+        {"adversarial_weight": 0.0},
+        "default without the generator's disagreement term",
+    ),
+    "no_latent_targets": (
+        {"latent_targets": False},
+        "default without label targets read from the noise",
+    ),
+    "no_pool": (
+        {"pool_size": 64},
+        "default with a pool of one batch (the student sees only the newest "
+        "generated images)",
+    ),
+    "one_student_update": (
+        {"student_updates": 1},
+        "default with one student update per generator update",
+    ),
     "paper": ({"preset": "paper"}, "the paper's recipe (Eqs. 5-16)"),
-    "no_intermediate": (
-        {"loss_weights": {"intermediate": 0.0}},
-        "default without the intermediate-feature consistency term",
+    "sequential": (
+        SEQUENTIAL,
+        "stage 1, then stage 2 block-wise (the library's 0.1 default)",
     ),
-    "no_filters": (
-        {"use_filters": False},
-        "default without teacher-level filters (projection only)",
-    ),
-    "one_stream": (
-        {"stream_weights": (1.0, 0.0)},
-        "default, dual generator trained on its own stream only",
-    ),
-    "no_block_wise": (
-        {"block_wise": False},
-        "default, whole trunk trained end to end on images",
-    ),
-    "fine_tune_heads": (
-        {"fine_tune_heads": True},
-        "default, with trainable copies of the teachers' heads (not the paper's)",
+    "sequential_end_to_end": (
+        {**SEQUENTIAL, "block_wise": False},
+        "sequential, whole trunk trained end to end on images",
     ),
     "dafl": (
         {
@@ -129,21 +139,43 @@ ROWS = {
         f"(alternating every {DAFL_CHUNK} steps)",
     ),
     "balanced": (
-        {"balanced_latents": BALANCED_SAMPLES},
-        f"default, dual generator on {BALANCED_SAMPLES} class-balanced latent "
+        {**SEQUENTIAL, "balanced_latents": BALANCED_SAMPLES},
+        f"sequential, dual generator on {BALANCED_SAMPLES} class-balanced latent "
         "vectors (AmalgamGAN.balanced_latents; MNIST only)",
     ),
     "balanced_end_to_end": (
-        BALANCED_END_TO_END,
+        {**SEQUENTIAL, **BALANCED_END_TO_END},
         "class-balanced latents, trunk trained end to end, trainable head "
         "copies (plain distillation on balanced images; MNIST only)",
     ),
     "balanced_hard": (
-        {**BALANCED_END_TO_END, "hard_latents": HARD_SAMPLES},
+        {**SEQUENTIAL, **BALANCED_END_TO_END, "hard_latents": HARD_SAMPLES},
         f"balanced_end_to_end, and for the second half of the student's steps "
         f"{HARD_SAMPLES} more vectors where it disagrees most with the teacher "
         "(DualGenerator.hard_latents; MNIST only)",
     ),
+}
+# The rows each dataset runs when --rows is not given.
+DEFAULT_ROWS = {
+    "celeba": [
+        "default",
+        "no_adversarial",
+        "no_latent_targets",
+        "no_pool",
+        "one_student_update",
+        "paper",
+        "sequential",
+        "dafl",
+    ],
+    "mnist": [
+        "sequential",
+        "paper",
+        "sequential_end_to_end",
+        "dafl",
+        "balanced",
+        "balanced_end_to_end",
+        "balanced_hard",
+    ],
 }
 
 
@@ -153,10 +185,10 @@ def needs_softmax(row):
 
 
 def row_config(row, base, seed, quick_latents):
-    """The `AmalgamationConfig` of `row`: `base`'s shared settings (latent
-    width, batch size, steps, verbosity) with the row's changes and `seed`.
-    Under `--quick` the latent-vector counts are `quick_latents` (balanced)
-    and a quarter of it (hard)."""
+    """The `AmalgamationConfig` of `row`: its preset with the row's changes,
+    `base`'s latent width, batch size and verbosity, the steps of
+    `step_changes()` and `seed`. Under `--quick` the latent-vector counts
+    are `quick_latents` (balanced) and a quarter of it (hard)."""
     from keras_dfka.pipeline import AmalgamationConfig
 
     changes = dict(ROWS[row][0])
@@ -165,15 +197,28 @@ def row_config(row, base, seed, quick_latents):
         changes["balanced_latents"] = quick_latents
         if "hard_latents" in changes:
             changes["hard_latents"] = max(1, quick_latents // 4)
-    shared = ("latent_dim", "batch_size", "gan_steps", "dual_steps", "verbose")
+    shared = ("latent_dim", "batch_size", "verbose")
     return AmalgamationConfig.from_preset(
-        preset, **{k: getattr(base, k) for k in shared}, seed=seed, **changes
+        preset,
+        **{k: getattr(base, k) for k in shared},
+        **step_changes(),
+        seed=seed,
+        **changes,
     )
 
 
-def dual_steps():
-    """The student stages' steps: `--dual_steps`, else `--steps`."""
-    return FLAGS.steps if FLAGS.dual_steps is None else FLAGS.dual_steps
+def step_changes():
+    """The steps every row gets: `--steps` (generator) and `--dual_steps`
+    (student), each only when given; `--quick`: 2 and 4. A row's preset
+    gives the others."""
+    if FLAGS.quick:
+        return {"gan_steps": 2, "dual_steps": 4}
+    changes = {}
+    if FLAGS.steps is not None:
+        changes["gan_steps"] = FLAGS.steps
+    if FLAGS.dual_steps is not None:
+        changes["dual_steps"] = FLAGS.dual_steps
+    return changes
 
 
 def data_root():
@@ -210,9 +255,7 @@ def run_celeba(rows, seeds, workdir):
     from keras_dfka import evaluation
     from keras_dfka.teacher_zoo import block_names
 
-    amalgamation = keras_dfka.AmalgamationConfig(
-        gan_steps=FLAGS.steps, dual_steps=dual_steps(), verbose=0
-    )
+    amalgamation = keras_dfka.AmalgamationConfig(**step_changes(), verbose=0)
     if FLAGS.quick:
         amalgamation = amalgamation.replace(batch_size=16, latent_dim=8)
     config = face_config.FaceConfig(
@@ -252,19 +295,29 @@ def run_celeba(rows, seeds, workdir):
         for n, m in models.items()
     ]
     x_train = splits["train"][0]
-    x_test, y_test = splits["test"]
-    y_target = y_test[:, [attributes.index(a) for a in config.target_labels]]
+    columns = [attributes.index(a) for a in config.target_labels]
+    x_val, y_val = splits["validation"][0], splits["validation"][1][:, columns]
+    x_test, y_test = splits["test"][0], splits["test"][1][:, columns]
 
-    def score(probabilities):
-        report = evaluation.binary_report(y_target, probabilities, config.target_labels)
-        return {
+    def score(predict):
+        """Test-split scores, and the validation split's ROC-AUC (what
+        defaults are chosen on) as `validation_roc_auc`."""
+        report = evaluation.binary_report(y_test, predict(x_test), config.target_labels)
+        entry = {
             k: report["mean"][k] for k in ("roc_auc", "balanced_accuracy", "accuracy")
         }
+        validation = evaluation.binary_report(
+            y_val, predict(x_val), config.target_labels
+        )
+        entry["validation_roc_auc"] = validation["mean"]["roc_auc"]
+        return entry
 
     results = {
         "teachers": [
             score(
-                references.teacher_soft_labels(teachers, config.target_labels, x_test)
+                lambda x: references.teacher_soft_labels(
+                    teachers, config.target_labels, x
+                )
             )
         ]
     }
@@ -276,7 +329,7 @@ def run_celeba(rows, seeds, workdir):
             target_net = keras_dfka.amalgamate(
                 teachers, config.target_labels, row_settings
             ).target_net
-            entry = score(target_net.predict_labels(x_test))
+            entry = score(target_net.predict_labels)
             entry["wall_time_s"] = time.time() - t0
             entry["seed"] = seed
             results.setdefault(row, []).append(entry)
@@ -290,7 +343,7 @@ def run_celeba(rows, seeds, workdir):
             amalgamation.replace(seed=seed),
         )
         for name, student in students.items():
-            entry = score(references.predict(student, x_test))
+            entry = score(lambda x, s=student: references.predict(s, x))
             entry.update(wall_time_s=seconds[name], seed=seed)
             results.setdefault(name, []).append(entry)
         print("references", seed, json.dumps(results["data_student"][-1]), flush=True)
@@ -304,9 +357,7 @@ def run_mnist(rows, seeds, workdir):
     config = mnist_config.MNISTConfig(
         data_dir=os.path.join(data_root(), "mnist"), workdir=workdir
     )
-    config.amalgamation = config.amalgamation.replace(
-        gan_steps=FLAGS.steps, dual_steps=dual_steps(), verbose=0
-    )
+    config.amalgamation = config.amalgamation.replace(**step_changes(), verbose=0)
     if FLAGS.quick:
         config.teacher_digits = 300
         config.teacher_epochs = 1
@@ -373,12 +424,25 @@ def run_mnist(rows, seeds, workdir):
 def summarize(results, metric):
     import numpy as np
 
-    lower = np.mean([r[metric] for r in results["noise_student"]])
-    upper = np.mean([r[metric] for r in results["data_student"]])
+    def bounds(key):
+        return [
+            np.mean([r[key] for r in results[name]])
+            for name in ("noise_student", "data_student")
+        ]
+
+    lower, upper = bounds(metric)
+    validation_metric = f"validation_{metric}"
+    has_validation = validation_metric in results["noise_student"][0]
     table = []
     for name, entries in results.items():
         row = {"row": name, "seeds": len(entries)}
-        for key in ("roc_auc", "balanced_accuracy", "accuracy", "wall_time_s"):
+        for key in (
+            validation_metric,
+            "roc_auc",
+            "balanced_accuracy",
+            "accuracy",
+            "wall_time_s",
+        ):
             values = [e[key] for e in entries if key in e]
             if values:
                 row[key] = float(np.mean(values))
@@ -392,6 +456,10 @@ def summarize(results, metric):
             gaps = [(e[metric] - lower) / (upper - lower) for e in entries]
             row["gap_closed"] = float(np.mean(gaps))
             row["gap_closed_std"] = float(np.std(gaps))
+        if has_validation:
+            low, high = bounds(validation_metric)
+            gaps = [(e[validation_metric] - low) / (high - low) for e in entries]
+            row["validation_gap_closed"] = float(np.mean(gaps))
         table.append(row)
     return table
 
@@ -417,7 +485,7 @@ def main(argv):
     if FLAGS.rows:
         rows = FLAGS.rows
     else:
-        rows = [r for r in ROWS if FLAGS.dataset == "mnist" or not needs_softmax(r)]
+        rows = DEFAULT_ROWS[FLAGS.dataset]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise app.UsageError(f"--rows has unknown names {unknown}; known: {list(ROWS)}")
@@ -468,7 +536,7 @@ def main(argv):
         "dataset": FLAGS.dataset,
         "metric_for_gap": metric,
         "steps": FLAGS.steps,
-        "dual_steps": dual_steps(),
+        "dual_steps": FLAGS.dual_steps,
         "image_size": FLAGS.image_size if FLAGS.dataset == "celeba" else 28,
         "seeds": seeds,
         **settings,
@@ -493,6 +561,7 @@ def main(argv):
     ]
     if metric == "roc_auc":
         columns[4:4] = ["balanced_accuracy", "accuracy"]
+        columns[2:2] = ["validation_roc_auc", "validation_gap_closed"]
     print(evaluation.format_table(table, columns, title=name))
     if metric == "accuracy":
         print(format_per_class(table))

@@ -38,12 +38,13 @@ def check_flags():
         raise app.UsageError(f"--steps must be positive; received {FLAGS.steps}")
 
 
-def amalgamation_config(defaults):
+def amalgamation_config(defaults, preset="default"):
     """The `AmalgamationConfig` the flags ask for, or None if they ask for
     nothing (the example's own default then).
 
     Args:
         defaults: dict of fields the example sets before the flags.
+        preset: the example's preset when `--preset` is not given.
     """
     from keras_dfka.pipeline import AmalgamationConfig
     from keras_dfka.pipeline import parse_field
@@ -66,7 +67,7 @@ def amalgamation_config(defaults):
         return None
     try:
         return AmalgamationConfig.from_preset(
-            FLAGS.preset or "default", **{**defaults, **changes}
+            FLAGS.preset or preset, **{**defaults, **changes}
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None

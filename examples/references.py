@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_dfka.label_plan import LabelPlan
+from keras_dfka.pipeline import resolve_jit_compile
 from keras_dfka.utils import map_batches
 from keras_dfka.utils import set_all_trainable
 
@@ -68,7 +69,12 @@ def train_reference_student(
     """
     keras.utils.set_random_seed(config.seed + 7)
     student = label_model(target_net, teachers)
-    student.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
+    student.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=loss,
+        # XLA: 1.5x faster on a 2-core CPU under TensorFlow (benchmarks/).
+        jit_compile=resolve_jit_compile(config.jit_compile),
+    )
     epochs = max(1, int(round(steps * config.batch_size / len(images))))
     student.fit(
         images,

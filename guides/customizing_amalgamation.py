@@ -128,8 +128,11 @@ def latent_noise(seed=0):
 regroups the student; `keras_dfka.AmalgamationConfig` holds every default of
 it: the stages' steps, the widths, the loss weights, the student's options,
 the latent vectors it trains on and the schedule. `from_preset` gives a named
-complete configuration: `"default"`, or `"paper"` for exactly the paper's
-recipe. The command line (`keras-dfka amalgamate`) has one option per field.
+complete configuration: `"default"` (generator and student trained together
+with a pool of generated images, `AdversarialAmalgamation`), `"paper"` for
+exactly the paper's recipe (stage 1, then stage 2 block by block), or
+`"sequential"` (the paper's order with the library's loss weights). The
+command line (`keras-dfka amalgamate`) has one option per field.
 """
 
 paper = keras_dfka.AmalgamationConfig.from_preset(

@@ -95,7 +95,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         dual_generator,
         pool_size=20000,
         student_batch_size=None,
-        student_updates=1,
+        student_updates=2,
         adversarial_weight=1.0,
         adversarial_start=100,
         student_augment=True,

@@ -119,15 +119,16 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert [t["name"] for t in summary["teachers"]] == ["hair", "face"]
     assert summary["teachers"][1]["blocks"] == ["face_block1", "face_block2"]
     assert summary["teachers"][1]["from_logits"] is True
-    assert summary["steps"] == {"amalgam_gan": 2, "dual_generator": 2}
+    assert summary["steps"] == {"adversarial_amalgamation": 2}
     assert summary["environment"]["backend"] == keras.backend.backend()
-    assert set(summary["final_losses"]) == {"amalgam_gan", "dual_generator"}
-    assert "loss" in summary["final_losses"]["dual_generator"]
+    assert set(summary["final_losses"]) == {"adversarial_amalgamation"}
+    assert "student_loss" in summary["final_losses"]["adversarial_amalgamation"]
     assert summary["parameters"]["target_net"] > 0
     assert 0.0 <= summary["agreement"]["label_agreement"] <= 1.0
     config = summary["config"]
     assert config["balance_task"] is None and summary["balanced_latents"] is None
-    assert config["block_wise"] is True and config["fine_tune_heads"] is False
+    assert config["schedule"] == "adversarial" and config["block_wise"] is False
+    assert config["fine_tune_heads"] is False
     assert (
         config
         == keras_dfka.AmalgamationConfig(
@@ -195,7 +196,8 @@ def test_amalgamate_refuses_to_overwrite(amalgamated, teachers, capsys):
 @pytest.mark.filterwarnings("ignore:balanced_latents. no image")
 def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
     output = tmp_path / "balanced.keras"
-    args = amalgamate_args(teachers, output) + ["--balance-task", "age"]
+    args = amalgamate_args(teachers, output)
+    args += ["--preset", "sequential", "--balance-task", "age"]
     assert main(args) == 0
     with open(output_paths(str(output))[2]) as f:
         summary = json.load(f)
@@ -235,18 +237,23 @@ def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
     "extra, message",
     [
         (
-            ["--balance-task", "expr"],
+            ["--preset", "sequential", "--balance-task", "expr"],
             "argument --balance-task: `task` must be one of the teachers' "
             "softmax tasks ['age']. Received: task='expr'",
         ),
         (
-            ["--hard-latents", "10"],
+            ["--preset", "sequential", "--hard-latents", "10"],
             "argument --hard-latents: `hard_latents` adds to the class-balanced",
         ),
-        (["--balance-task", "age", "--balanced-latents", "0"], "--balanced-latents"),
+        (
+            ["--preset", "sequential", "--balance-task", "age"]
+            + ["--balanced-latents", "0"],
+            "--balanced-latents",
+        ),
+        (["--balance-task", "age"], "they need schedule='sequential'"),
         (["--schedule", "sideways"], "argument --schedule: `schedule` must be"),
         (
-            ["--schedule", "adversarial"],
+            ["--block-wise"],
             "argument --block-wise: With schedule='adversarial'",
         ),
         (["--stream-weights", "1,x"], "argument --stream-weights"),

@@ -7,6 +7,7 @@ from conftest import weights_of
 
 import keras_dfka
 from keras_dfka.pipeline import PRESETS
+from keras_dfka.pipeline import RECIPE_DEFAULTS
 from keras_dfka.pipeline import AmalgamationConfig
 from keras_dfka.pipeline import parse_field
 
@@ -14,8 +15,10 @@ TARGETS = ["blue", "is_bright"]
 
 
 def tiny_config(**changes):
+    """A tiny run of the sequential preset (the schedules' own tests say
+    `schedule=`)."""
     values = dict(latent_dim=8, batch_size=8, gan_steps=6, dual_steps=4, verbose=0)
-    return AmalgamationConfig(**{**values, **changes})
+    return AmalgamationConfig.from_preset("sequential", **{**values, **changes})
 
 
 # ------------------------------------------------------------------ config
@@ -23,35 +26,55 @@ def test_every_trainer_default_lives_in_the_config():
     # Each constructor argument of the two trainers that is not a model, a
     # name or a seed has a field of the same name and the same default
     # (`augment`'s None means "on except for the paper's loss weights").
+    # The fields of RECIPE_DEFAULTS hold the adversarial recipe instead, and
+    # only those.
     fields = {f.name: f for f in dataclasses.fields(AmalgamationConfig)}
     config = AmalgamationConfig()
-    skipped = {"teachers", "amalgam_gan", "target_labels", "blocks", "name", "seed"}
-    for cls in (keras_dfka.AmalgamGAN, keras_dfka.DualGenerator):
+    skipped = {"teachers", "amalgam_gan", "dual_generator", "target_labels"}
+    skipped |= {"blocks", "name", "seed"}
+    differing = {}
+    for cls in (
+        keras_dfka.AmalgamGAN,
+        keras_dfka.DualGenerator,
+        keras_dfka.AdversarialAmalgamation,
+    ):
         for name, parameter in inspect.signature(cls.__init__).parameters.items():
             if name in skipped or parameter.default is inspect.Parameter.empty:
                 continue
             assert name in fields, (cls.__name__, name)
             expected = True if name == "augment" else parameter.default
-            assert getattr(config, name) == expected, (cls.__name__, name)
+            if getattr(config, name) != expected:
+                differing[name] = getattr(config, name)
+    assert differing == RECIPE_DEFAULTS
     assert set(config.gan_options()) | set(config.dual_options()) <= set(fields)
     for field in dataclasses.fields(AmalgamationConfig):
         assert field.metadata["help"], field.name
 
 
-def test_from_preset_default_and_paper():
-    assert AmalgamationConfig.from_preset("default") == AmalgamationConfig()
+def test_from_preset_default_paper_and_sequential():
+    default = AmalgamationConfig.from_preset("default")
+    assert default == AmalgamationConfig()
+    assert default.schedule == "adversarial" and not default.block_wise
     paper = AmalgamationConfig.from_preset("paper", seed=3)
-    assert paper.loss_weights == "paper" and paper.augment is False
+    assert paper.schedule == "sequential" and paper.loss_weights == "paper"
+    assert paper.augment is False and not paper.latent_targets
     assert paper.block_wise and paper.stream_weights == (1.0, 1.0)
     assert not paper.fine_tune_heads and paper.seed == 3
-    assert sorted(PRESETS) == ["default", "paper"]
+    sequential = AmalgamationConfig.from_preset("sequential")
+    assert sequential.schedule == "sequential" and sequential.block_wise
+    assert sequential.loss_weights == "default" and sequential.augment
+    assert sorted(PRESETS) == ["default", "paper", "sequential"]
     with pytest.raises(ValueError, match="`name` must be one of"):
         AmalgamationConfig.from_preset("fast")
 
 
 def test_config_round_trips_through_a_dict():
-    config = AmalgamationConfig(
-        loss_weights={"batch_norm": 1.0}, hard_latents=4, balanced_latents=8
+    config = AmalgamationConfig.from_preset(
+        "sequential",
+        loss_weights={"batch_norm": 1.0},
+        hard_latents=4,
+        balanced_latents=8,
+        jit_compile=False,
     )
     assert AmalgamationConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="Unknown AmalgamationConfig fields"):
@@ -66,6 +89,7 @@ def test_config_round_trips_through_a_dict():
         ({"alternate_steps": 0}, "`alternate_steps` must be an integer >= 1"),
         ({"learning_rate": -1.0}, "`learning_rate` must be a finite number > 0"),
         ({"loss_weights": "fast"}, "`loss_weights` must be one of"),
+        ({"jit_compile": "yes"}, "`jit_compile` must be 'auto', True or False"),
         ({"balanced_latents": 0}, "`balanced_latents` must be an integer >= 1"),
         ({"hard_latents": 4}, "give `balanced_latents` or `balance_task` too"),
         (
@@ -84,17 +108,22 @@ def test_config_rejects_bad_values(changes, message):
 
 
 def test_balanced_latent_count():
+    def sequential(**changes):
+        return AmalgamationConfig.from_preset("sequential", **changes)
+
     assert AmalgamationConfig().balanced_latent_count() is None
-    assert AmalgamationConfig(balanced_latents=7).balanced_latent_count() == 7
-    config = AmalgamationConfig(balance_task="digit", dual_steps=10, batch_size=4)
+    assert sequential(balanced_latents=7).balanced_latent_count() == 7
+    config = sequential(balance_task="digit", dual_steps=10, batch_size=4)
     assert config.balanced_latent_count() == 40
-    assert AmalgamationConfig(balance_task="digit").balanced_latent_count() == 32000
+    assert sequential(balance_task="digit").balanced_latent_count() == 32000
 
 
 def test_parse_field():
     assert parse_field("gan_steps", "12") == 12
     assert parse_field("learning_rate", "0.5") == 0.5
     assert parse_field("block_wise", "false") is False
+    assert parse_field("jit_compile", "false") is False
+    assert parse_field("jit_compile", "auto") == "auto"
     assert parse_field("stream_weights", "1,0") == [1.0, 0.0]
     assert parse_field("balanced_latents", "none") is None
     assert parse_field("loss_weights", "paper") == "paper"
@@ -189,16 +218,11 @@ def test_amalgamate_checks_its_arguments_before_training(tiny_teachers):
 
 
 def test_adversarial_schedule_trains_both_then_the_student(tiny_teachers):
-    config = tiny_config(
-        schedule="adversarial",
-        block_wise=False,
-        gan_steps=3,
-        dual_steps=5,
-        pool_size=16,
-        student_updates=2,
-        latent_targets=True,
-        loss_weights="adversarial",
+    # The default configuration, at a tiny size.
+    config = AmalgamationConfig(
+        latent_dim=8, batch_size=8, gan_steps=3, dual_steps=5, pool_size=16, verbose=0
     )
+    assert config.schedule == "adversarial" and config.student_updates == 2
     result = keras_dfka.amalgamate(list(tiny_teachers), TARGETS, config)
     assert set(result.timings) == {"adversarial_amalgamation_s"}
     assert result.steps == {"adversarial_amalgamation": 5}

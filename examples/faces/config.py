@@ -44,9 +44,9 @@ DEFAULT_TARGETS = [
     "Young",
     "Heavy_Makeup",
 ]
-# Steps of each data-free stage when `amalgamation` is not given.
-CELEBA_STEPS = 1500
-EMBEDDED_STEPS = 600
+# The data-free budget on the embedded faces (the quick start); CelebA runs
+# take the library's default steps (`keras_dfka.AmalgamationConfig`).
+EMBEDDED_STEPS = {"gan_steps": 400, "dual_steps": 800}
 
 
 @dataclasses.dataclass
@@ -55,8 +55,8 @@ class FaceConfig:
 
     `teachers=None` picks `DEFAULT_TEACHERS` for the embedded procedural faces
     and `CELEBA_TEACHERS` for a CelebA directory. `amalgamation=None` is the
-    library's default configuration with `CELEBA_STEPS` or `EMBEDDED_STEPS`
-    steps per stage. Its `seed`, `batch_size`, `learning_rate` and `verbose`
+    library's default configuration (with `EMBEDDED_STEPS` on the embedded
+    faces). Its `seed`, `batch_size`, `learning_rate` and `verbose`
     also serve the teachers and the reference students.
     """
 
@@ -83,10 +83,8 @@ class FaceConfig:
         if self.image_size is None:
             self.image_size = 64 if self.data_dir else 32
         if self.amalgamation is None:
-            steps = CELEBA_STEPS if self.data_dir else EMBEDDED_STEPS
-            self.amalgamation = keras_dfka.AmalgamationConfig(
-                gan_steps=steps, dual_steps=steps
-            )
+            steps = {} if self.data_dir else EMBEDDED_STEPS
+            self.amalgamation = keras_dfka.AmalgamationConfig(**steps)
         if self.teachers is None:
             self.teachers = self.resolved_teachers()
         return self

@@ -61,16 +61,14 @@ def main(argv):
     from examples.faces import train
 
     config = face_config.FaceConfig()
-    steps = face_config.CELEBA_STEPS if FLAGS.data_dir else face_config.EMBEDDED_STEPS
+    steps = {} if FLAGS.data_dir else face_config.EMBEDDED_STEPS
     overrides = {
         "data_dir": FLAGS.data_dir,
         "image_size": FLAGS.image_size,
         "target_labels": FLAGS.target_labels,
         "teacher_epochs": FLAGS.teacher_epochs,
         "workdir": FLAGS.workdir,
-        "amalgamation": common_flags.amalgamation_config(
-            dict.fromkeys(("gan_steps", "dual_steps"), steps)
-        ),
+        "amalgamation": common_flags.amalgamation_config(steps),
     }
     if FLAGS.teachers:
         overrides["teachers"] = parse_teachers(FLAGS.teachers)

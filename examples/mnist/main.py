@@ -35,7 +35,7 @@ def main(argv):
 
     config = mnist_config.MNISTConfig()
     amalgamation = common_flags.amalgamation_config(
-        {"latent_dim": config.amalgamation.latent_dim}
+        {"latent_dim": config.amalgamation.latent_dim}, preset="sequential"
     )
     if amalgamation is not None:
         config.amalgamation = amalgamation

@@ -175,7 +175,7 @@ def run_amalgamate(args):
         "target_tasks": target.task_names,
         "preset": args.preset,
         "config": config.to_dict(),
-        "steps": {"amalgam_gan": config.gan_steps, "dual_generator": config.dual_steps},
+        "steps": dict(result.steps),
         "balanced_latents": config.balanced_latent_count(),
         "final_losses": {
             stage: _last_values(histories[-1])

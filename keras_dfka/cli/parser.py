@@ -165,14 +165,16 @@ def add_config_arguments(parser):
         "--preset",
         choices=sorted(PRESETS),
         default="default",
-        help="a named configuration: 'default', or 'paper' for exactly the "
-        "paper's recipe (default: %(default)s)",
+        help="a named configuration: 'default' (adversarial amalgamation with "
+        "a pool), 'paper' (exactly the paper's recipe) or 'sequential' (stage "
+        "1, then stage 2) (default: %(default)s)",
     )
     group.add_argument(
         "--steps",
         type=_positive_int,
         default=argparse.SUPPRESS,
-        help="training steps of each stage (sets --gan-steps and --dual-steps)",
+        help="sets --gan-steps and --dual-steps to the same number (with the "
+        "adversarial schedule: that many joint steps, no student-only steps)",
     )
     defaults = AmalgamationConfig()
     for field in dataclasses.fields(AmalgamationConfig):

@@ -1,4 +1,5 @@
 import pickle
+import sys
 
 import keras
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from keras_dfka.datasets import LatentNoise
 from keras_dfka.datasets import LatentSet
 from keras_dfka.datasets import draw_latents
+from keras_dfka.datasets import latent_noise
 
 
 def test_shape_dtype_and_length():
@@ -143,3 +145,25 @@ def test_draw_latents_is_the_noise_of_latent_noise():
     z = draw_latents(3, 2, seed=7)
     assert z.shape == (3, 2) and z.dtype == np.float32
     np.testing.assert_array_equal(z, draw_latents(3, 2, seed=7))
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="a glibc setting (Linux only)"
+)
+def test_batches_keep_glibc_mmap_threshold_high(monkeypatch):
+    # TensorFlow's generator dataset lowers glibc's thresholds; every batch
+    # sets them back (see keep_large_allocations_on_the_heap).
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, parameter, value):
+            calls.append((parameter, value))
+            return 1
+
+    monkeypatch.setattr(latent_noise, "_LIBC", [FakeLibc()])
+    LatentNoise(4, 2, steps=2, seed=0)[1]
+    LatentSet(np.zeros((3, 4), "float32"), 2, steps=1, seed=0)[0]
+    expected = [(-3, 32 * 1024 * 1024), (-1, 256 * 1024 * 1024)]
+    assert calls == expected * 2
+    monkeypatch.setattr(latent_noise, "_LIBC", [])
+    assert latent_noise.keep_large_allocations_on_the_heap() is True

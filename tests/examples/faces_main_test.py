@@ -33,7 +33,7 @@ def test_face_experiment_runs_end_to_end(tmp_path):
     report = faces.run(tiny_config(tmp_path))
     for name in ("report.json", "report.md", "generated.png", "target_net.keras"):
         assert os.path.exists(tmp_path / name), name
-    assert os.path.isdir(tmp_path / "logs" / "amalgam_gan")
+    assert os.path.isdir(tmp_path / "logs" / "adversarial_amalgamation")
     with open(tmp_path / "report.json") as f:
         saved = json.load(f)
     models = [row["model"] for row in saved["summary"]]
