@@ -1,22 +1,23 @@
-"""Quality benchmark: our default against the paper preset, ablations and
-baselines, on CelebA faces and on MNIST, over several seeds.
+"""Quality benchmark: our default against the paper preset, the sequential
+preset, ablations and baselines, on CelebA faces and on MNIST, over seeds.
 
-    python benchmarks/quality.py --dataset=celeba --seeds=3
-    python benchmarks/quality.py --dataset=mnist --seeds=3
+    python benchmarks/quality.py --dataset=celeba --seeds=3 --image_size=64
+    python benchmarks/quality.py --dataset=mnist --seeds=3 --steps=600
 
-Every row uses the same student architecture (the TargetNet's) and the same
-training budget (`--steps` generator steps and `--steps` student steps of
-batch 64, or `--dual_steps` student steps). The teachers are trained once
-(seed 0, on the training split only) and shared by all rows; the data-free
-rows never see an image. Scores are on the held-out split (CelebA test
-partition; MNIST digits after the teacher's part) and nothing is selected on
-it. On MNIST the references also hold the generated student: plain
-distillation of the TargetNet architecture on a fixed set of the first row's
-generated images (the dual generator's job, done the ordinary way), and two
-MNIST-only rows train the student on class-balanced latent vectors
-(`AmalgamGAN.balanced_latents`; they need a softmax teacher). Results
-go to benchmarks/results/ as JSON, with a Markdown table printed
-for benchmarks/README.md; the work files (the CelebA teachers, the MNIST
+Every row uses the same student architecture (the TargetNet's) and its
+preset's steps, unless `--steps` (generator) and `--dual_steps` (student)
+set them for all rows. The teachers are trained once (seed 0, on the
+training split only) and shared by all rows; the data-free rows never see
+an image. CelebA rows are scored on the validation partition (what the
+defaults are chosen on) and on the test partition (what is reported);
+MNIST rows on the digits after the teacher's part. On MNIST the references
+also hold the generated student: plain distillation of the TargetNet
+architecture on a fixed set of the first row's generated images (the dual
+generator's job, done the ordinary way), and three MNIST-only rows train
+the student on class-balanced latent vectors (`AmalgamGAN.
+balanced_latents`; they need a softmax teacher). Results go to
+benchmarks/results/ as JSON, with a Markdown table printed for
+benchmarks/README.md; the work files (the CelebA teachers, the MNIST
 teacher) go to `work_<output name>/` beside the JSON.
 
 The MNIST teacher decides much of the result (benchmarks/README.md, section
@@ -209,11 +210,9 @@ def row_config(row, base, seed, quick_latents):
 
 def step_changes():
     """The steps every row gets: `--steps` (generator) and `--dual_steps`
-    (student), each only when given; `--quick`: 2 and 4. A row's preset
-    gives the others."""
-    if FLAGS.quick:
-        return {"gan_steps": 2, "dual_steps": 4}
-    changes = {}
+    (student), each only when given (`--quick`: 2 and 4 unless given). A
+    row's preset gives the others."""
+    changes = {"gan_steps": 2, "dual_steps": 4} if FLAGS.quick else {}
     if FLAGS.steps is not None:
         changes["gan_steps"] = FLAGS.steps
     if FLAGS.dual_steps is not None:

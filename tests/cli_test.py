@@ -208,7 +208,7 @@ def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
     assert summary["config"]["block_wise"] is True
     output = tmp_path / "balanced_n.keras"
     args += ["--balanced-latents", "3"]
-    assert main(amalgamate_args(teachers, output) + args[-4:]) == 0
+    assert main(amalgamate_args(teachers, output) + args[-6:]) == 0
     with open(output_paths(str(output))[2]) as f:
         assert json.load(f)["balanced_latents"] == 3
 

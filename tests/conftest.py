@@ -14,6 +14,19 @@ from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import small_cnn
 
 IMAGE_SHAPE = (16, 16, 3)
+TESTS = os.path.dirname(os.path.abspath(__file__))
+# The tests of the scripts (examples, guides, benchmarks): marked `scripts`.
+SCRIPT_TESTS = ("examples", "benchmarks", "guides_test.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Marks the scripts' tests `scripts` (CI runs them on TensorFlow; the
+    library's own tests run on every backend)."""
+    roots = [os.path.join(TESTS, name) for name in SCRIPT_TESTS]
+    for item in items:
+        path = str(item.path)
+        if any(path == root or path.startswith(root + os.sep) for root in roots):
+            item.add_marker(pytest.mark.scripts)
 
 
 def make_color_data(n, seed):
