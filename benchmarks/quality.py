@@ -187,7 +187,7 @@ def needs_softmax(row):
 
 def row_config(row, base, seed, quick_latents):
     """The `AmalgamationConfig` of `row`: its preset with the row's changes,
-    `base`'s latent width, batch size and verbosity, the steps of
+    `base`'s latent width, batch size, verbosity and XLA choice, the steps of
     `step_changes()` and `seed`. Under `--quick` the latent-vector counts
     are `quick_latents` (balanced) and a quarter of it (hard)."""
     from keras_dfka.pipeline import AmalgamationConfig
@@ -198,7 +198,7 @@ def row_config(row, base, seed, quick_latents):
         changes["balanced_latents"] = quick_latents
         if "hard_latents" in changes:
             changes["hard_latents"] = max(1, quick_latents // 4)
-    shared = ("latent_dim", "batch_size", "verbose")
+    shared = ("latent_dim", "batch_size", "verbose", "jit_compile")
     return AmalgamationConfig.from_preset(
         preset,
         **{k: getattr(base, k) for k in shared},
@@ -256,7 +256,10 @@ def run_celeba(rows, seeds, workdir):
 
     amalgamation = keras_dfka.AmalgamationConfig(**step_changes(), verbose=0)
     if FLAGS.quick:
-        amalgamation = amalgamation.replace(batch_size=16, latent_dim=8)
+        # latent_dim: one dimension per teacher label for latent_targets.
+        amalgamation = amalgamation.replace(
+            batch_size=16, latent_dim=16, jit_compile=False
+        )
     config = face_config.FaceConfig(
         data_dir=os.path.join(data_root(), "celeba"),
         image_size=FLAGS.image_size,

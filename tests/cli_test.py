@@ -95,6 +95,9 @@ def amalgamate_args(paths, output, target_labels=None):
         "16",
         "--verbose",
         "0",
+        # XLA compiles cost more than 2 steps; the pipeline's tests run it.
+        "--jit-compile",
+        "false",
         "--output",
         str(output),
     ]
@@ -132,7 +135,12 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert (
         config
         == keras_dfka.AmalgamationConfig(
-            gan_steps=2, dual_steps=2, batch_size=4, latent_dim=8, verbose=0
+            gan_steps=2,
+            dual_steps=2,
+            batch_size=4,
+            latent_dim=8,
+            verbose=0,
+            jit_compile=False,
         ).to_dict()
     )
     target = keras.saving.load_model(target_path)
@@ -160,7 +168,12 @@ def test_cli_and_python_api_give_the_same_target_net(amalgamated, teachers):
         ),
     ]
     config = keras_dfka.AmalgamationConfig(
-        gan_steps=2, dual_steps=2, batch_size=4, latent_dim=8, verbose=0
+        gan_steps=2,
+        dual_steps=2,
+        batch_size=4,
+        latent_dim=8,
+        verbose=0,
+        jit_compile=False,
     )
     from_api = keras_dfka.amalgamate(api_teachers, TARGET_LABELS, config).target_net
 
@@ -215,7 +228,7 @@ def test_amalgamate_balances_a_softmax_task(teachers, tmp_path):
 
 def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
     output = tmp_path / "end_to_end.keras"
-    extra = ["--no-block-wise", "--fine-tune-heads"]
+    extra = ["--preset", "sequential", "--no-block-wise", "--fine-tune-heads"]
     assert main(amalgamate_args(teachers, output) + extra) == 0
     with open(output_paths(str(output))[2]) as f:
         summary = json.load(f)

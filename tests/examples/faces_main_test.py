@@ -23,7 +23,12 @@ def tiny_config(workdir):
         # than the teachers only when they are wider than that.
         teacher_widths=(8, 16, 16),
         amalgamation=keras_dfka.AmalgamationConfig(
-            gan_steps=3, dual_steps=3, batch_size=16, latent_dim=8, verbose=0
+            gan_steps=3,
+            dual_steps=3,
+            batch_size=16,
+            latent_dim=16,  # latent_targets: one dimension per teacher label
+            verbose=0,
+            jit_compile=False,
         ),
         workdir=str(workdir),
     )
