@@ -7,8 +7,8 @@ from keras_dfka import losses
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.backend import Trainer
 from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.compile_utils import default_optimizer
 from keras_dfka.compile_utils import reject_compile_arguments
+from keras_dfka.compile_utils import resolve_optimizer
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.layers.sample_pool import SamplePool
 from keras_dfka.utils import random_flip_and_shift
@@ -264,16 +264,8 @@ class AdversarialAmalgamation(Trainer, keras.Model):
             "AdversarialAmalgamation", "set by its two models", kwargs
         )
         learning_rate = check_float(learning_rate, "learning_rate", 0.0, exclusive=True)
-        generator = (
-            default_optimizer(learning_rate)
-            if generator_optimizer == "auto"
-            else keras.optimizers.get(generator_optimizer)
-        )
-        student = (
-            default_optimizer(learning_rate)
-            if student_optimizer == "auto"
-            else keras.optimizers.get(student_optimizer)
-        )
+        generator = resolve_optimizer(generator_optimizer, learning_rate)
+        student = resolve_optimizer(student_optimizer, learning_rate)
         if student is generator:
             raise ValueError(
                 "`generator_optimizer` and `student_optimizer` must be two "

@@ -23,6 +23,14 @@ def default_optimizer(learning_rate=DEFAULT_LEARNING_RATE):
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
 
 
+def resolve_optimizer(optimizer, learning_rate):
+    """`default_optimizer(learning_rate)` for `"auto"`, else
+    `keras.optimizers.get(optimizer)`."""
+    if isinstance(optimizer, str) and optimizer == "auto":
+        return default_optimizer(learning_rate)
+    return keras.optimizers.get(optimizer)
+
+
 def copy_optimizer(optimizer):
     """A new, unbuilt optimizer with `optimizer`'s class and config.
 
@@ -45,16 +53,8 @@ def build_multi_optimizer(
     names) to the filter optimizer.
     `"auto"` stands for `default_optimizer(learning_rate)`.
     """
-    main = (
-        default_optimizer(learning_rate)
-        if main_optimizer == "auto"
-        else keras.optimizers.get(main_optimizer)
-    )
-    filters = (
-        default_optimizer(learning_rate)
-        if filter_optimizer == "auto"
-        else keras.optimizers.get(filter_optimizer)
-    )
+    main = resolve_optimizer(main_optimizer, learning_rate)
+    filters = resolve_optimizer(filter_optimizer, learning_rate)
     if filters is main:
         filters = copy_optimizer(main)
     optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)

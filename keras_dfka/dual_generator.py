@@ -354,12 +354,7 @@ class DualGenerator(Trainer, keras.Model):
         ```
         """
         batch_size = ops.shape(images)[0]
-        targets = {}
-        for m in self.active_teachers:
-            probabilities = self.teachers[m].image_pass(images)[0]
-            targets[m] = [
-                ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)
-            ]
+        targets = self._teacher_targets(images)
         x = images
         for block in self.student_blocks:
             x = block(x, training=training)
@@ -371,6 +366,17 @@ class DualGenerator(Trainer, keras.Model):
             )
         return loss
 
+    def _teacher_targets(self, images):
+        """`{teacher index: [stop-gradient loss-view probabilities]}` of the
+        active teachers on `images`."""
+        targets = {}
+        for m in self.active_teachers:
+            probabilities = self.teachers[m].image_pass(images)[0]
+            targets[m] = [
+                ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)
+            ]
+        return targets
+
     def compute_step_loss(self, z, training=False):
         """The block-wise losses of one batch and their named values."""
         outputs = as_list(self.generator(z, training=False))
@@ -379,12 +385,7 @@ class DualGenerator(Trainer, keras.Model):
             loss = self.image_distillation_loss(images, training=training)
             return loss, {"loss": loss}
         batch_size = ops.shape(images)[0]
-        targets = {}
-        for m in self.active_teachers:
-            probabilities = self.teachers[m].image_pass(images)[0]
-            targets[m] = [
-                ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)
-            ]
+        targets = self._teacher_targets(images)
         lambda_1, lambda_2 = self.stream_weights
         logs = {}
         loss = 0.0
