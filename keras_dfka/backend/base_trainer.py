@@ -2,6 +2,9 @@
 
 import keras
 
+from keras_dfka.non_finite import with_finite_guard
+from keras_dfka.validation import check_bool
+
 
 def unpack_latent(data):
     """Returns the latent batch `z` from what `fit()` hands a step."""
@@ -26,7 +29,35 @@ class BaseTrainer:
     `keras.optimizers.MultiOptimizer` that `self.optimizer` is, built on
     exactly that phase's variables in that order; then the MultiOptimizer's
     own iteration count goes up once per step.
+
+    The NaN guard: `fit()` adds a `keras_dfka.callbacks.TerminateOnNonFinite`
+    to the callbacks, which raises a `NonFiniteError` at the first
+    non-finite logged loss (naming the model, the step and the terms), unless
+    `compile(check_finite=False)`.
     """
+
+    def _set_check_finite(self, check_finite):
+        """Called by the subclasses' `compile()`."""
+        self.check_finite = check_bool(check_finite, "check_finite")
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        *args,
+        **kwargs,
+    ):
+        """`keras.Model.fit`, with the NaN guard among the callbacks unless
+        the model was compiled with `check_finite=False`."""
+        if getattr(self, "check_finite", True):
+            callbacks = with_finite_guard(self, callbacks)
+        return super().fit(
+            x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs
+        )
 
     def training_phases(self):
         """`[(variables, optimizer, loss_function)]`; by default one phase:

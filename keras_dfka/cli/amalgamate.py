@@ -96,7 +96,7 @@ def build_config(args):
     try:
         return AmalgamationConfig.from_preset(args.preset, **config_changes(args))
     except ValueError as error:
-        field = re.search(r"`(\w+)`", str(error))
+        field = re.search(r"`(\w+)", str(error))
         option = "--" + field.group(1).replace("_", "-") if field else "--preset"
         raise CommandError(f"argument {option}: {error}") from None
 
