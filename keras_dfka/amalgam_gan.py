@@ -526,12 +526,14 @@ class AmalgamGAN(Trainer, keras.Model):
             A float32 numpy array `(n, height, width, channels)` in `[0, 1]`,
             or `(images, features)` with `return_features=True`.
         """
+        batch_size = check_int(batch_size, "batch_size", 1)
         if z is None:
-            if num_samples is None or int(num_samples) <= 0:
+            if num_samples is None:
                 raise ValueError(
                     "Give `num_samples` (a positive integer) or `z`. Received "
                     f"num_samples={num_samples!r} and z=None"
                 )
+            num_samples = check_int(num_samples, "num_samples", 1)
             z = draw_latents(num_samples, self.latent_dim, seed)
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
