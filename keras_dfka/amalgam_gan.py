@@ -166,8 +166,7 @@ def warn_teachers_without_batch_norm(teachers, weight):
         return
     if len(missing) == len(teachers):
         effect = (
-            "no teacher has one, so the term is 0 and the prior is off for this "
-            "run"
+            "no teacher has one, so the term is 0 and the prior is off for this run"
         )
     else:
         effect = (

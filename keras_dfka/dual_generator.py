@@ -27,7 +27,6 @@ from keras_dfka.validation import check_int
 from keras_dfka.validation import check_weights
 
 
-
 @keras.saving.register_keras_serializable(package="keras_dfka")
 class DualGenerator(Trainer, keras.Model):
     """Stage 2: the dual generator `T = T^1..T^B`, the student trunk.

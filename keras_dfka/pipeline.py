@@ -27,8 +27,8 @@ from keras_dfka.datasets.latent_noise import LatentNoise
 from keras_dfka.datasets.latent_noise import LatentSet
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.label_plan import LabelPlan
-from keras_dfka.target_net import TargetNet
 from keras_dfka.non_finite import raise_if_non_finite_weights
+from keras_dfka.target_net import TargetNet
 from keras_dfka.validation import MAX_LOSS_WEIGHT
 from keras_dfka.validation import check_bool
 from keras_dfka.validation import check_float

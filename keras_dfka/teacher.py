@@ -9,7 +9,6 @@ from keras_dfka.task import Task
 from keras_dfka.validation import check_bool
 from keras_dfka.validation import check_float
 
-
 # The probe batch that checks outputs declared as probabilities.
 _PROBE_BATCH = 4
 _PROBE_TOLERANCE = 1e-5
@@ -322,7 +321,8 @@ class Teacher(keras.layers.Layer):
                     "images; a teacher must give finite outputs."
                 )
             low, high = float(values.min()), float(values.max())
-            if probabilities and (low < -_PROBE_TOLERANCE or high > 1 + _PROBE_TOLERANCE):
+            outside = low < -_PROBE_TOLERANCE or high > 1 + _PROBE_TOLERANCE
+            if probabilities and outside:
                 raise ValueError(
                     f"Teacher '{self.name}': task '{task.name}' is declared as "
                     "probabilities (from_logits=False), but on a probe batch of "
