@@ -304,7 +304,7 @@ def test_logits_declared_on_an_activated_output(activation):
 def test_logits_declared_on_a_softmax_layer():
     base = tiny_model(activation="softmax", from_logits=True)
     outputs = layers.Softmax(name="probabilities")(base.outputs[0])
-    model = keras.Model(base.inputs, outputs)
+    model = keras.Model(base.input, outputs)
     task = keras_dfka.Task("attrs", ["a", "b", "c"], "softmax", from_logits=True)
     with pytest.raises(ValueError, match="'probabilities' ends in a softmax"):
         keras_dfka.Teacher(model, block_names(base), tasks=[task])

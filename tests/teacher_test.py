@@ -283,7 +283,7 @@ def test_task_from_logits_overrides_teacher(logits_model):
     # Logits for the attributes, probabilities (a softmax layer) for the digit.
     attrs, digit = logits_model.outputs
     digit = layers.Softmax(name="digit_softmax")(digit)
-    model = keras.Model(logits_model.inputs, [attrs, digit], name="mixed")
+    model = keras.Model(logits_model.input, [attrs, digit], name="mixed")
     raw_digit = keras_dfka.Task("digit", DIGIT.labels, "softmax", from_logits=False)
     teacher = keras_dfka.Teacher(
         model,
