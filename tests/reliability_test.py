@@ -4,6 +4,7 @@ them; keep the two in step)."""
 
 import math
 import os
+import re
 
 import keras
 import numpy as np
@@ -454,3 +455,13 @@ def test_generate_with_batch_size_zero(gan):
         gan.generate(4, batch_size=0)
     with pytest.raises(ValueError, match="`num_samples` must be an integer >= 1"):
         gan.generate(2.5)
+
+
+# ---------------------------------------------------------------- the docs
+def test_the_docs_table_names_exactly_these_tests():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "reliability.md"), encoding="utf-8") as f:
+        named = set(re.findall(r"`(test_\w+)`", f.read()))
+    here = {name for name in globals() if name.startswith("test_")}
+    here.discard("test_the_docs_table_names_exactly_these_tests")
+    assert named == here
