@@ -12,6 +12,8 @@ from keras_dfka.compile_utils import resolve_optimizer
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.layers.sample_pool import SamplePool
 from keras_dfka.utils import random_flip_and_shift
+from keras_dfka.validation import MAX_LOSS_WEIGHT
+from keras_dfka.validation import check_bool
 from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
 
@@ -134,15 +136,10 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         self.student_batch_size = student_batch_size
         self.student_updates = check_int(student_updates, "student_updates", 1)
         self.adversarial_weight = check_float(
-            adversarial_weight, "adversarial_weight", minimum=0.0
+            adversarial_weight, "adversarial_weight", 0.0, maximum=MAX_LOSS_WEIGHT
         )
         self.adversarial_start = check_int(adversarial_start, "adversarial_start", 0)
-        if not isinstance(student_augment, bool):
-            raise ValueError(
-                "`student_augment` must be True or False. Received: "
-                f"student_augment={student_augment!r}"
-            )
-        self.student_augment = student_augment
+        self.student_augment = check_bool(student_augment, "student_augment")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.pool = SamplePool(self.pool_size, amalgam_gan.level_shapes[0], name="pool")
@@ -188,11 +185,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         Args:
             train_generator: bool.
         """
-        if not isinstance(train_generator, bool):
-            raise ValueError(
-                "`train_generator` must be True or False. Received: "
-                f"train_generator={train_generator!r}"
-            )
+        train_generator = check_bool(train_generator, "train_generator")
         if train_generator != self.train_generator:
             self.train_generator = train_generator
             # The phases are fixed when fit() traces the step: trace again.
@@ -245,6 +238,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         student_optimizer="auto",
         learning_rate=DEFAULT_LEARNING_RATE,
         jit_compile="auto",
+        check_finite=True,
         **kwargs,
     ):
         """Configures training.
@@ -258,12 +252,24 @@ class AdversarialAmalgamation(Trainer, keras.Model):
             learning_rate: float, the learning rate of the `"auto"`
                 optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
+            check_finite: bool; `True` (the default) makes `fit()` stop with a
+                `keras_dfka.callbacks.NonFiniteError` at the first NaN or
+                infinite loss (`keras_dfka.callbacks.TerminateOnNonFinite`).
             **kwargs: other `keras.Model.compile` arguments.
         """
         reject_compile_arguments(
             "AdversarialAmalgamation", "set by its two models", kwargs
         )
         learning_rate = check_float(learning_rate, "learning_rate", 0.0, exclusive=True)
+        self._set_check_finite(check_finite)
+        self._record_compile_arguments(
+            generator_optimizer=generator_optimizer,
+            student_optimizer=student_optimizer,
+            learning_rate=learning_rate,
+            jit_compile=jit_compile,
+            check_finite=check_finite,
+            **kwargs,
+        )
         generator = resolve_optimizer(generator_optimizer, learning_rate)
         student = resolve_optimizer(student_optimizer, learning_rate)
         if student is generator:

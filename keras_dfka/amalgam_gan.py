@@ -10,6 +10,7 @@ from keras_dfka import losses
 from keras_dfka.backend import Trainer
 from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
 from keras_dfka.compile_utils import build_multi_optimizer
+from keras_dfka.compile_utils import check_learning_rate
 from keras_dfka.compile_utils import reject_compile_arguments
 from keras_dfka.datasets.latent_noise import draw_latents
 from keras_dfka.datasets.latent_noise import latent_pool
@@ -20,6 +21,8 @@ from keras_dfka.teacher import Teacher
 from keras_dfka.utils import as_list
 from keras_dfka.utils import map_batches
 from keras_dfka.utils import random_flip_and_shift
+from keras_dfka.validation import MAX_LOSS_WEIGHT
+from keras_dfka.validation import check_bool
 from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
 
@@ -82,7 +85,9 @@ def resolve_loss_weights(loss_weights):
             a dict of weights overriding the `"default"` ones.
 
     Returns:
-        A dict with one finite weight >= 0 per term of `LOSS_TERMS`.
+        A dict with one finite weight in `[0, 1e6]` per term of `LOSS_TERMS`
+        (`keras_dfka.validation.MAX_LOSS_WEIGHT`: a larger weight overflows
+        float32 to an infinite loss).
     """
     if isinstance(loss_weights, str):
         if loss_weights not in LOSS_WEIGHTS:
@@ -103,13 +108,9 @@ def resolve_loss_weights(loss_weights):
                 f"`loss_weights` has unknown term {key!r}; expected keys among "
                 f"{list(LOSS_TERMS)}."
             )
-        value = float(value)
-        if value < 0 or not np.isfinite(value):
-            raise ValueError(
-                f"`loss_weights[{key!r}]` must be a finite number >= 0. "
-                f"Received: {value}"
-            )
-        weights[key] = value
+        weights[key] = check_float(
+            value, f"loss_weights[{key!r}]", 0.0, maximum=MAX_LOSS_WEIGHT
+        )
     return weights
 
 
@@ -151,6 +152,34 @@ def validate_teachers(teachers):
             f"outputs). Received: {task_names}"
         )
     return teachers
+
+
+def warn_teachers_without_batch_norm(teachers, weight):
+    """Warns, naming them, about teachers the BatchNorm prior cannot reach.
+
+    The BatchNorm-statistics prior matches the generated features to each
+    teacher's BatchNorm statistics; a teacher without a BatchNorm layer
+    adds nothing to it (and with no BatchNorm layer at all the term is 0).
+    """
+    missing = [t.name for t in teachers if not t.batch_norm_layers]
+    if not missing:
+        return
+    if len(missing) == len(teachers):
+        effect = (
+            "no teacher has one, so the term is 0 and the prior is off for this run"
+        )
+    else:
+        effect = (
+            "the prior constrains the generator through the other teachers only "
+            "(the term is their mean with 0 for these)"
+        )
+    warnings.warn(
+        f"The BatchNorm-statistics prior (loss_weights['batch_norm']={weight}) "
+        f"has no BatchNormalization layer to match in teacher(s) {missing}: "
+        f"{effect}. Pass loss_weights={{'batch_norm': 0.0}} (or 'paper') to "
+        "turn it off explicitly.",
+        stacklevel=3,
+    )
 
 
 def find_softmax_task(teachers, task=None):
@@ -283,23 +312,21 @@ class AmalgamGAN(Trainer, keras.Model):
         teachers = validate_teachers(teachers)
         self.teachers = teachers
         self.latent_dim = check_int(latent_dim, "latent_dim", 1)
-        self.feature_width_multiplier = float(feature_width_multiplier)
+        self.feature_width_multiplier = check_float(
+            feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True
+        )
         self.feature_widths = None if feature_widths is None else list(feature_widths)
         self.loss_weights = resolve_loss_weights(loss_weights)
         self._loss_weights_arg = (
             loss_weights if isinstance(loss_weights, str) else dict(loss_weights)
         )
-        self.use_filters = bool(use_filters)
+        self.use_filters = check_bool(use_filters, "use_filters")
         self.filter_reduction = check_int(filter_reduction, "filter_reduction", 1)
+        augment = check_bool(augment, "augment", allow_none=True)
         if augment is None:
             augment = loss_weights != "paper"
         self.augment = bool(augment)
-        if not isinstance(latent_targets, (bool, np.bool_)):
-            raise ValueError(
-                "`latent_targets` must be True or False. Received: "
-                f"latent_targets={latent_targets!r}"
-            )
-        self.latent_targets = bool(latent_targets)
+        self.latent_targets = check_bool(latent_targets, "latent_targets")
         self.latent_target_sharpness = check_float(
             latent_target_sharpness, "latent_target_sharpness", 0.0, exclusive=True
         )
@@ -313,6 +340,8 @@ class AmalgamGAN(Trainer, keras.Model):
             )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if self.loss_weights["batch_norm"] > 0:
+            warn_teachers_without_batch_norm(teachers, self.loss_weights["batch_norm"])
         self.num_blocks = teachers[0].num_blocks
         self.level_shapes = shared_level_shapes(
             teachers, self.feature_width_multiplier, self.feature_widths
@@ -362,6 +391,7 @@ class AmalgamGAN(Trainer, keras.Model):
         filter_optimizer="auto",
         learning_rate=DEFAULT_LEARNING_RATE,
         jit_compile="auto",
+        check_finite=True,
         **kwargs,
     ):
         """Configures training.
@@ -373,10 +403,23 @@ class AmalgamGAN(Trainer, keras.Model):
             learning_rate: float, the learning rate of the `"auto"`
                 optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
+            check_finite: bool; `True` (the default) makes `fit()` stop with a
+                `keras_dfka.callbacks.NonFiniteError` at the first NaN or
+                infinite loss (`keras_dfka.callbacks.TerminateOnNonFinite`).
             **kwargs: other `keras.Model.compile` arguments (`steps_per_execution`,
                 `run_eagerly`, ...). `loss` and `metrics` are not used.
         """
         reject_compile_arguments("AmalgamGAN", "set by `loss_weights`", kwargs)
+        learning_rate = check_learning_rate(learning_rate)
+        self._set_check_finite(check_finite)
+        self._record_compile_arguments(
+            generator_optimizer=generator_optimizer,
+            filter_optimizer=filter_optimizer,
+            learning_rate=learning_rate,
+            jit_compile=jit_compile,
+            check_finite=check_finite,
+            **kwargs,
+        )
         optimizer = build_multi_optimizer(
             generator_optimizer, filter_optimizer, learning_rate
         )
@@ -490,12 +533,14 @@ class AmalgamGAN(Trainer, keras.Model):
             A float32 numpy array `(n, height, width, channels)` in `[0, 1]`,
             or `(images, features)` with `return_features=True`.
         """
+        batch_size = check_int(batch_size, "batch_size", 1)
         if z is None:
-            if num_samples is None or int(num_samples) <= 0:
+            if num_samples is None:
                 raise ValueError(
                     "Give `num_samples` (a positive integer) or `z`. Received "
                     f"num_samples={num_samples!r} and z=None"
                 )
+            num_samples = check_int(num_samples, "num_samples", 1)
             z = draw_latents(num_samples, self.latent_dim, seed)
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:

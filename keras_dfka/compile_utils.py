@@ -2,7 +2,18 @@
 
 import keras
 
+from keras_dfka.validation import check_float
+
 DEFAULT_LEARNING_RATE = 1e-3
+
+
+def check_learning_rate(learning_rate):
+    """A finite number > 0 (returned as a float) or a Keras learning rate
+    schedule (returned as it is); anything else raises naming
+    `learning_rate`."""
+    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return learning_rate
+    return check_float(learning_rate, "learning_rate", 0, exclusive=True)
 
 
 def reject_compile_arguments(class_name, losses_source, kwargs):

@@ -9,6 +9,7 @@ from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.backend import Trainer
 from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
 from keras_dfka.compile_utils import build_multi_optimizer
+from keras_dfka.compile_utils import check_learning_rate
 from keras_dfka.compile_utils import copy_optimizer
 from keras_dfka.compile_utils import reject_compile_arguments
 from keras_dfka.datasets.latent_noise import draw_latents
@@ -20,7 +21,10 @@ from keras_dfka.utils import as_list
 from keras_dfka.utils import copy_model
 from keras_dfka.utils import map_batches
 from keras_dfka.utils import set_all_trainable
+from keras_dfka.validation import check_bool
+from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
+from keras_dfka.validation import check_weights
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -132,25 +136,16 @@ class DualGenerator(Trainer, keras.Model):
                 "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
                 f"{type(amalgam_gan).__name__}"
             )
-        if hidden_width_multiplier <= 0:
-            raise ValueError(
-                "`hidden_width_multiplier` must be positive. Received: "
-                f"hidden_width_multiplier={hidden_width_multiplier}"
-            )
-        stream_weights = tuple(float(w) for w in stream_weights)
-        if (
-            len(stream_weights) != 2
-            or min(stream_weights) < 0
-            or sum(stream_weights) <= 0
-        ):
+        hidden_width_multiplier = check_float(
+            hidden_width_multiplier, "hidden_width_multiplier", 0, exclusive=True
+        )
+        stream_weights = tuple(check_weights(stream_weights, "stream_weights", 2))
+        if sum(stream_weights) <= 0:
             raise ValueError(
                 "`stream_weights` must be two non-negative numbers, not both 0. "
                 f"Received: stream_weights={stream_weights}"
             )
-        if temperature <= 0:
-            raise ValueError(
-                f"`temperature` must be positive. Received: temperature={temperature}"
-            )
+        temperature = check_float(temperature, "temperature", 0, exclusive=True)
         # Not tracked: the GAN's own variables must not join this model's.
         object.__setattr__(self, "_amalgam_gan", amalgam_gan)
         self.teachers = amalgam_gan.teachers
@@ -165,23 +160,14 @@ class DualGenerator(Trainer, keras.Model):
         self.hidden_width_multiplier = float(hidden_width_multiplier)
         self.convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
         self.stream_weights = stream_weights
-        self.block_wise = bool(block_wise)
-        self.temperature = float(temperature)
+        self.block_wise = check_bool(block_wise, "block_wise")
+        self.temperature = temperature
         if teacher_weights is None:
             teacher_weights = [1.0] * len(self.teachers)
-        teacher_weights = [float(w) for w in teacher_weights]
-        if len(teacher_weights) != len(self.teachers) or min(teacher_weights) < 0:
-            raise ValueError(
-                f"`teacher_weights` must hold {len(self.teachers)} non-negative "
-                f"numbers. Received: {teacher_weights}"
-            )
-        self.teacher_weights = teacher_weights
-        if not isinstance(fine_tune_heads, (bool, np.bool_)):
-            raise ValueError(
-                "`fine_tune_heads` must be True or False. Received: "
-                f"fine_tune_heads={fine_tune_heads!r}"
-            )
-        self.fine_tune_heads = bool(fine_tune_heads)
+        self.teacher_weights = check_weights(
+            teacher_weights, "teacher_weights", len(self.teachers)
+        )
+        self.fine_tune_heads = check_bool(fine_tune_heads, "fine_tune_heads")
 
         # Teachers with at least one target label, and what their loss uses.
         self.active_teachers = self.label_plan.teachers
@@ -437,6 +423,7 @@ class DualGenerator(Trainer, keras.Model):
         filter_optimizer="auto",
         learning_rate=DEFAULT_LEARNING_RATE,
         jit_compile="auto",
+        check_finite=True,
         **kwargs,
     ):
         """Configures training.
@@ -450,14 +437,20 @@ class DualGenerator(Trainer, keras.Model):
             learning_rate: float, the learning rate of the `"auto"`
                 optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
+            check_finite: bool; `True` (the default) makes `fit()` stop with a
+                `keras_dfka.callbacks.NonFiniteError` at the first NaN or
+                infinite loss (`keras_dfka.callbacks.TerminateOnNonFinite`).
             **kwargs: other `keras.Model.compile` arguments.
         """
         reject_compile_arguments("DualGenerator", "the block-wise losses", kwargs)
-        self._compile_args = dict(
+        learning_rate = check_learning_rate(learning_rate)
+        self._set_check_finite(check_finite)
+        self._record_compile_arguments(
             student_optimizer=student_optimizer,
             filter_optimizer=filter_optimizer,
             learning_rate=learning_rate,
             jit_compile=jit_compile,
+            check_finite=check_finite,
             **kwargs,
         )
         optimizer = build_multi_optimizer(

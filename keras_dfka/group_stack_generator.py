@@ -5,6 +5,9 @@ import math
 import keras
 from keras import layers
 
+from keras_dfka.validation import check_float
+from keras_dfka.validation import check_widths
+
 
 def shared_level_shapes(teachers, feature_width_multiplier=0.5, feature_widths=None):
     """The shared feature space: one shape per level `1..B+1`.
@@ -23,14 +26,10 @@ def shared_level_shapes(teachers, feature_width_multiplier=0.5, feature_widths=N
     Returns:
         A list of `B + 1` shape tuples without the batch axis.
     """
-    if feature_width_multiplier <= 0:
-        raise ValueError(
-            "`feature_width_multiplier` must be positive. "
-            f"Received: feature_width_multiplier={feature_width_multiplier}"
-        )
+    check_float(feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True)
     num_blocks = teachers[0].num_blocks
     if feature_widths is not None:
-        feature_widths = [int(w) for w in feature_widths]
+        feature_widths = check_widths(feature_widths)
         if len(feature_widths) != num_blocks or min(feature_widths) <= 0:
             raise ValueError(
                 f"`feature_widths` must hold {num_blocks} positive widths (one "

@@ -20,16 +20,21 @@ import keras
 import numpy as np
 
 from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
-from keras_dfka.amalgam_gan import LOSS_WEIGHTS
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.amalgam_gan import find_softmax_task
+from keras_dfka.amalgam_gan import resolve_loss_weights
 from keras_dfka.datasets.latent_noise import LatentNoise
 from keras_dfka.datasets.latent_noise import LatentSet
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.label_plan import LabelPlan
+from keras_dfka.non_finite import raise_if_non_finite_weights
 from keras_dfka.target_net import TargetNet
+from keras_dfka.validation import MAX_LOSS_WEIGHT
+from keras_dfka.validation import check_bool
 from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
+from keras_dfka.validation import check_weights
+from keras_dfka.validation import check_widths
 
 # The largest default number of class-balanced latent vectors.
 BALANCED_LATENTS = 32000
@@ -80,6 +85,11 @@ class AmalgamationConfig:
         "XLA-compile the training steps: 'auto' (the adversarial schedule: "
         "on with TensorFlow and JAX, also on CPU; the others: Keras's own "
         "'auto'), true or false",
+    )
+    check_finite: bool = _field(
+        True,
+        "stop at the first NaN or infinite loss with an error naming the stage, "
+        "the step and the terms (the trainers' compile(check_finite=...))",
     )
     # Stage 1: AmalgamGAN.
     gan_steps: int = _field(
@@ -177,6 +187,16 @@ class AmalgamationConfig:
                 f"Received: schedule={self.schedule!r}"
             )
         for name in (
+            "check_finite",
+            "augment",
+            "student_augment",
+            "latent_targets",
+            "use_filters",
+            "block_wise",
+            "fine_tune_heads",
+        ):
+            check_bool(getattr(self, name), name)
+        for name in (
             "latent_dim",
             "batch_size",
             "gan_steps",
@@ -192,7 +212,9 @@ class AmalgamationConfig:
         check_int(self.adversarial_start, "adversarial_start", 0)
         if self.student_batch_size is not None:
             check_int(self.student_batch_size, "student_batch_size", 1)
-        check_float(self.adversarial_weight, "adversarial_weight", 0.0)
+        check_float(
+            self.adversarial_weight, "adversarial_weight", 0.0, maximum=MAX_LOSS_WEIGHT
+        )
         if self.schedule == "adversarial" and self.dual_steps < self.gan_steps:
             raise ValueError(
                 "With schedule='adversarial' every generator step is also a "
@@ -220,24 +242,24 @@ class AmalgamationConfig:
             "temperature",
             "latent_target_sharpness",
         ):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or not np.isfinite(value)
-                or value <= 0
-            ):
-                raise ValueError(
-                    f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
-                )
-        if isinstance(self.loss_weights, str) and self.loss_weights not in (
-            LOSS_WEIGHTS
-        ):
+            check_float(getattr(self, name), name, 0, exclusive=True)
+        # Names and dicts of weights, checked as AmalgamGAN will.
+        resolve_loss_weights(self.loss_weights)
+        self.stream_weights = tuple(
+            check_weights(self.stream_weights, "stream_weights", 2)
+        )
+        if sum(self.stream_weights) <= 0:
             raise ValueError(
-                f"`loss_weights` must be one of {sorted(LOSS_WEIGHTS)} or a dict. "
-                f"Received: loss_weights={self.loss_weights!r}"
+                "`stream_weights` must be two non-negative numbers, not both 0. "
+                f"Received: stream_weights={self.stream_weights}"
             )
-        self.stream_weights = tuple(float(w) for w in self.stream_weights)
+        if self.teacher_weights is not None:
+            self.teacher_weights = check_weights(
+                self.teacher_weights, "teacher_weights"
+            )
+        if self.feature_widths is not None:
+            for i, width in enumerate(check_widths(self.feature_widths)):
+                check_int(width, f"feature_widths[{i}]", 1)
         if self.balanced_latents is not None:
             check_int(self.balanced_latents, "balanced_latents", 1)
         if self.hard_latents is not None:
@@ -530,10 +552,13 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         steps[stage] = steps.get(stage, 0) + len(data)
 
     gan, dual = SCHEDULES[config.schedule](teachers, plan, config, fit, timings)
+    target_net = TargetNet.from_dual(dual)
+    if config.check_finite:
+        raise_if_non_finite_weights(target_net, "The amalgamated TargetNet")
     return AmalgamationResult(
         gan=gan,
         dual=dual,
-        target_net=TargetNet.from_dual(dual),
+        target_net=target_net,
         timings=timings,
         histories=histories,
         steps=steps,
@@ -559,13 +584,21 @@ def resolve_jit_compile(jit_compile):
 
 def _build_gan(teachers, config):
     gan = AmalgamGAN(teachers, **config.gan_options())
-    gan.compile(learning_rate=config.learning_rate, jit_compile=config.jit_compile)
+    gan.compile(
+        learning_rate=config.learning_rate,
+        jit_compile=config.jit_compile,
+        check_finite=config.check_finite,
+    )
     return gan
 
 
 def _build_dual(gan, plan, config):
     dual = DualGenerator(gan, plan, **config.dual_options())
-    dual.compile(learning_rate=config.learning_rate, jit_compile=config.jit_compile)
+    dual.compile(
+        learning_rate=config.learning_rate,
+        jit_compile=config.jit_compile,
+        check_finite=config.check_finite,
+    )
     return dual
 
 
@@ -668,6 +701,7 @@ def _train_adversarial(teachers, plan, config, fit, timings):
     trainer.compile(
         learning_rate=config.learning_rate,
         jit_compile=resolve_jit_compile(config.jit_compile),
+        check_finite=config.check_finite,
     )
     noise = LatentNoise(
         config.latent_dim, config.batch_size, config.gan_steps, seed=config.seed

@@ -1,6 +1,7 @@
 """`Task`: a named group of labels that one teacher output predicts."""
 
 import keras
+import numpy as np
 
 ACTIVATIONS = ("sigmoid", "softmax")
 
@@ -62,7 +63,7 @@ class Task:
                 f"A softmax task needs at least 2 labels; task '{name}' "
                 f"received labels={labels!r}"
             )
-        if from_logits not in (None, True, False):
+        if from_logits is not None and not isinstance(from_logits, (bool, np.bool_)):
             raise ValueError(
                 f"`from_logits` of task '{name}' must be a bool or None. "
                 f"Received: from_logits={from_logits!r}"
@@ -70,7 +71,7 @@ class Task:
         self.name = name
         self.labels = labels
         self.activation = activation
-        self.from_logits = from_logits
+        self.from_logits = None if from_logits is None else bool(from_logits)
 
     @property
     def num_labels(self):

@@ -1,13 +1,35 @@
 """`Teacher`: a frozen, block-cut view of a user's pre-trained classifier."""
 
 import keras
+import numpy as np
 from keras import ops
 
+from keras_dfka.non_finite import non_finite_weights
 from keras_dfka.task import Task
+from keras_dfka.validation import check_bool
+from keras_dfka.validation import check_float
+
+# The probe batch that checks outputs declared as probabilities.
+_PROBE_BATCH = 4
+_PROBE_TOLERANCE = 1e-5
+_PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax", "hard_sigmoid")
 
 
 def _shape_tuple(tensor):
     return tuple(tensor.shape[1:])
+
+
+def _final_activation(layer):
+    """`"sigmoid"` or `"softmax"` (or `"hard_sigmoid"`) if `layer` ends in
+    that activation (its `activation` argument, an `Activation` layer, or a
+    `Softmax` layer), else None."""
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(layer, "activation", None)
+    name = getattr(activation, "__name__", None)
+    if isinstance(activation, str):
+        name = activation
+    return name if name in _PROBABILITY_ACTIVATIONS else None
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -36,7 +58,11 @@ class Teacher(keras.layers.Layer):
         labels: list of label names, for a single-output model.
         activation: `"sigmoid"` or `"softmax"`, for a single-output model.
         from_logits: bool, whether the outputs are logits (default `False`:
-            the model outputs probabilities). A `Task` may override it.
+            the model outputs probabilities). A `Task` may override it. The
+            declaration is checked: outputs declared as logits must not come
+            from a layer ending in a sigmoid or a softmax, and outputs
+            declared as probabilities must stay in `[0, 1]` on a small probe
+            batch of random images.
         input_range: `(low, high)`, the pixel range the model expects. The
             library's images are in `[0, 1]` and are mapped linearly to it.
         label_priors: optional dict `{label: frequency}` that the teacher's
@@ -87,8 +113,14 @@ class Teacher(keras.layers.Layer):
                 f"Received {len(model_inputs)} inputs."
             )
         super().__init__(name=name or model.name, trainable=False, **kwargs)
-        self.from_logits = bool(from_logits)
-        low, high = (float(v) for v in input_range)
+        self.from_logits = check_bool(from_logits, "from_logits")
+        if isinstance(input_range, (str, dict)) or len(input_range) != 2:
+            raise ValueError(
+                "`input_range` must be (low, high) with high > low. "
+                f"Received: input_range={input_range!r}"
+            )
+        low = check_float(input_range[0], "input_range[0]")
+        high = check_float(input_range[1], "input_range[1]")
         if not high > low:
             raise ValueError(
                 "`input_range` must be (low, high) with high > low. "
@@ -170,6 +202,15 @@ class Teacher(keras.layers.Layer):
             "label_priors": self.label_priors,
         }
 
+        bad = non_finite_weights(model)
+        if bad:
+            raise ValueError(
+                f"Teacher '{self.name}': the model has non-finite weights (NaN or "
+                f"infinity) in {len(bad)} variable(s): {bad[:5]}. A teacher must "
+                "be a trained model with finite weights; check how it was "
+                "trained or saved."
+            )
+
         # Frozen clone; the user's model is left untouched.
         clone = keras.models.clone_model(model)
         clone.set_weights(model.get_weights())
@@ -177,8 +218,16 @@ class Teacher(keras.layers.Layer):
         self.model = clone
         image = clone.inputs[0]
         boundaries = []
+        output_ids = {id(t) for t in clone.outputs}
         for block in blocks:
             layer = clone.get_layer(block)
+            if isinstance(layer, keras.layers.InputLayer):
+                raise ValueError(
+                    f"Teacher '{self.name}': block layer '{block}' is the model's "
+                    "input layer; a block ends after at least one layer of the "
+                    "model. Name the last layer of each block in `blocks` (see "
+                    "`model.summary()`)."
+                )
             if len(layer._inbound_nodes) != 1:
                 raise ValueError(
                     f"Teacher '{self.name}': block layer '{block}' is called "
@@ -190,6 +239,13 @@ class Teacher(keras.layers.Layer):
                 raise ValueError(
                     f"Teacher '{self.name}': block layer '{block}' must have "
                     "a single output tensor."
+                )
+            if id(output) in output_ids:
+                raise ValueError(
+                    f"Teacher '{self.name}': block layer '{block}' is an output "
+                    "layer of the model; the last block must be followed by the "
+                    "head (the layers from it to the outputs, at least the "
+                    "output layer). Choose an earlier layer in `blocks`."
                 )
             boundaries.append(output)
         self.level_shapes = [_shape_tuple(image)] + [
@@ -224,7 +280,59 @@ class Teacher(keras.layers.Layer):
                     f"block boundary). Choose other `blocks`. ({error})"
                 ) from None
             self.level_models.append(sub)
+        self._check_output_declarations()
         self.built = True
+
+    def _check_output_declarations(self):
+        """Refuses outputs whose declaration (logits or probabilities)
+        contradicts the model: logits from a layer ending in a sigmoid or a
+        softmax, or probabilities outside [0, 1] on a probe batch."""
+        for task, output in zip(self.tasks, self.model.outputs):
+            if not self.task_from_logits(task):
+                continue
+            layer = output._keras_history[0]
+            activation = _final_activation(layer)
+            if activation is not None:
+                raise ValueError(
+                    f"Teacher '{self.name}': task '{task.name}' is declared as "
+                    "logits (from_logits=True), but the model's output layer "
+                    f"'{layer.name}' ends in a {activation} activation, so its "
+                    "outputs are already probabilities. Declare them as "
+                    "probabilities: from_logits=False (Teacher(..., "
+                    "from_logits=False) or Task(..., from_logits=False); on the "
+                    "command line, leave out --from-logits or end the task with "
+                    "':probabilities' in --tasks)."
+                )
+        declared = [not self.task_from_logits(t) for t in self.tasks]
+        shape = self.level_shapes[0]
+        if not any(declared) or any(d is None for d in shape):
+            return
+        rng = np.random.default_rng(0)
+        probe = rng.uniform(size=(_PROBE_BATCH,) + tuple(shape)).astype("float32")
+        outputs = self.model(self.preprocess(probe), training=False)
+        if not isinstance(outputs, (list, tuple)):
+            outputs = [outputs]
+        for task, output, probabilities in zip(self.tasks, outputs, declared):
+            values = np.asarray(ops.convert_to_numpy(output), dtype="float64")
+            if not np.all(np.isfinite(values)):
+                raise ValueError(
+                    f"Teacher '{self.name}': task '{task.name}' outputs NaN or "
+                    f"infinite values on a probe batch of {_PROBE_BATCH} random "
+                    "images; a teacher must give finite outputs."
+                )
+            low, high = float(values.min()), float(values.max())
+            outside = low < -_PROBE_TOLERANCE or high > 1 + _PROBE_TOLERANCE
+            if probabilities and outside:
+                raise ValueError(
+                    f"Teacher '{self.name}': task '{task.name}' is declared as "
+                    "probabilities (from_logits=False), but on a probe batch of "
+                    f"{_PROBE_BATCH} random images the model outputs values in "
+                    f"[{low:.4g}, {high:.4g}], outside [0, 1]: they are logits. "
+                    "Declare them as logits: from_logits=True (Teacher(..., "
+                    "from_logits=True) or Task(..., from_logits=True); on the "
+                    "command line --from-logits, or end the task with ':logits' "
+                    "in --tasks)."
+                )
 
     def _check_priors(self, label_priors):
         if label_priors is None:

@@ -280,22 +280,25 @@ def test_from_logits_applies_each_activation(logits_model):
 
 
 def test_task_from_logits_overrides_teacher(logits_model):
-    model = logits_model
+    # Logits for the attributes, probabilities (a softmax layer) for the digit.
+    attrs, digit = logits_model.outputs
+    digit = layers.Softmax(name="digit_softmax")(digit)
+    model = keras.Model(logits_model.input, [attrs, digit], name="mixed")
     raw_digit = keras_dfka.Task("digit", DIGIT.labels, "softmax", from_logits=False)
     teacher = keras_dfka.Teacher(
         model,
-        teacher_zoo.block_names(model),
+        teacher_zoo.block_names(logits_model),
         tasks=[ATTRS, raw_digit],
         from_logits=True,
     )
     x = _images(seed=5)
-    logits = _predict(model, x)
+    outputs = _predict(model, x)
     probabilities = teacher.image_pass(x)[0]
     np.testing.assert_allclose(
-        _numpy(probabilities[0]), 1.0 / (1.0 + np.exp(-logits[0])), atol=1e-5
+        _numpy(probabilities[0]), 1.0 / (1.0 + np.exp(-outputs[0])), atol=1e-5
     )
     # The overriding task is passed through untouched.
-    np.testing.assert_allclose(_numpy(probabilities[1]), logits[1], atol=1e-5)
+    np.testing.assert_allclose(_numpy(probabilities[1]), outputs[1], atol=1e-5)
 
 
 def test_to_probabilities_hand_values(logits_model):

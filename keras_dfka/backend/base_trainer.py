@@ -2,6 +2,9 @@
 
 import keras
 
+from keras_dfka.non_finite import with_finite_guard
+from keras_dfka.validation import check_bool
+
 
 def unpack_latent(data):
     """Returns the latent batch `z` from what `fit()` hands a step."""
@@ -26,7 +29,93 @@ class BaseTrainer:
     `keras.optimizers.MultiOptimizer` that `self.optimizer` is, built on
     exactly that phase's variables in that order; then the MultiOptimizer's
     own iteration count goes up once per step.
+
+    The NaN guard: `fit()` adds a `keras_dfka.callbacks.TerminateOnNonFinite`
+    to the callbacks, which raises a `NonFiniteError` at the first
+    non-finite logged loss (naming the model, the step and the terms), unless
+    `compile(check_finite=False)`.
     """
+
+    def _set_check_finite(self, check_finite):
+        """Called by the subclasses' `compile()`."""
+        self.check_finite = check_bool(check_finite, "check_finite")
+
+    def _record_compile_arguments(self, **arguments):
+        """Called by the subclasses' `compile()` with its arguments, which
+        `get_compile_config()` saves and `compile_from_config()` replays."""
+        self._compile_args = dict(arguments)
+
+    def get_compile_config(self):
+        """The arguments of the last `compile()`, serialized (optimizer
+        instances and learning rate schedules by their configs), so that a
+        `.keras` file restores a compiled trainer: `keras.saving.load_model`
+        compiles it again and then loads its optimizer's state (iterations,
+        moments) from the file."""
+        arguments = getattr(self, "_compile_args", None)
+        if not self.compiled or arguments is None:
+            return {}
+        return {
+            name: keras.saving.serialize_keras_object(value)
+            for name, value in arguments.items()
+        }
+
+    def compile_from_config(self, config):
+        """Compiles with the arguments `get_compile_config()` saved."""
+        arguments = {
+            name: keras.saving.deserialize_keras_object(value)
+            if isinstance(value, dict)
+            else value
+            for name, value in config.items()
+        }
+        self.compile(**arguments)
+
+    def _saved_seed_generators(self):
+        """This model's own `keras.random.SeedGenerator`s (attributes), in
+        attribute order: their states are saved with its weights."""
+        return [
+            value
+            for value in vars(self).values()
+            if isinstance(value, keras.random.SeedGenerator)
+        ]
+
+    def save_own_variables(self, store):
+        """Keras's own variables, then each seed generator's state (so a
+        saved and restored trainer draws the same augmentations and pool
+        samples as one that never stopped)."""
+        super().save_own_variables(store)
+        for i, generator in enumerate(self._saved_seed_generators()):
+            store[f"seed_generator_{i}"] = generator.state
+
+    def load_own_variables(self, store):
+        generators = self._saved_seed_generators()
+        seed_keys = {f"seed_generator_{i}" for i in range(len(generators))}
+        keys = list(store.keys())
+        for i, generator in enumerate(generators):
+            key = f"seed_generator_{i}"
+            if key in keys:  # Files saved before seed states were saved lack it.
+                generator.state.assign(store[key])
+        super().load_own_variables(
+            {key: store[key] for key in keys if key not in seed_keys}
+        )
+
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        *args,
+        **kwargs,
+    ):
+        """`keras.Model.fit`, with the NaN guard among the callbacks unless
+        the model was compiled with `check_finite=False`."""
+        if getattr(self, "check_finite", True):
+            callbacks = with_finite_guard(self, callbacks)
+        return super().fit(
+            x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs
+        )
 
     def training_phases(self):
         """`[(variables, optimizer, loss_function)]`; by default one phase:

@@ -39,6 +39,7 @@ from keras_dfka.cli.commands import run_sample
 from keras_dfka.cli.common import PROG
 from keras_dfka.cli.common import CommandError
 from keras_dfka.cli.parser import build_parser
+from keras_dfka.non_finite import NonFiniteError
 
 __all__ = ["build_parser", "main", "output_paths"]
 
@@ -61,7 +62,8 @@ def main(argv=None):
 
     Returns:
         0 on success, 2 on usage errors (bad arguments, missing files,
-        existing outputs), 1 on other failures.
+        existing or unwritable outputs), 1 on other failures (a training
+        that diverges to NaN: nothing is written).
     """
     as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -82,6 +84,12 @@ def main(argv=None):
                 message = f"{error.strerror}: '{error.filename}'"
             print(f"{PROG}: error: {message}", file=sys.stderr)
             return 2
+        except NonFiniteError as error:
+            # Training diverged (or a model is not finite): nothing is saved.
+            if args.traceback:
+                raise
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

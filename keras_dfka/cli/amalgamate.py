@@ -7,6 +7,7 @@ import time
 from keras_dfka.cli.common import MODEL_SUFFIX
 from keras_dfka.cli.common import PROG
 from keras_dfka.cli.common import CommandError
+from keras_dfka.cli.common import check_writable
 from keras_dfka.cli.common import load_model
 from keras_dfka.cli.common import refuse_overwrite
 from keras_dfka.cli.common import require_file
@@ -58,8 +59,12 @@ def _argument_of(message, spec):
     """The option a `Teacher` error is about."""
     if "`blocks`" in message or "block layer" in message:
         return "--blocks"
-    if "`input_range`" in message:
+    if "`input_range" in message:
         return "--input-range"
+    if "non-finite" in message or "NaN" in message:
+        return "--teacher"
+    if "from_logits=" in message and "tasks" not in spec:
+        return "--from-logits"
     return "--tasks" if "tasks" in spec else "--labels"
 
 
@@ -96,7 +101,7 @@ def build_config(args):
     try:
         return AmalgamationConfig.from_preset(args.preset, **config_changes(args))
     except ValueError as error:
-        field = re.search(r"`(\w+)`", str(error))
+        field = re.search(r"`(\w+)", str(error))
         option = "--" + field.group(1).replace("_", "-") if field else "--preset"
         raise CommandError(f"argument {option}: {error}") from None
 
@@ -119,6 +124,8 @@ def run_amalgamate(args):
     refuse_overwrite(
         [target_path, generator_path, summary_path], "--output", args.overwrite
     )
+    for path in (target_path, generator_path, summary_path):
+        check_writable(path, "--output")
     for spec in specs:
         require_file(spec["path"], "--teacher")
 
@@ -128,6 +135,7 @@ def run_amalgamate(args):
     from keras_dfka.evaluation import environment_info
     from keras_dfka.evaluation import write_json
     from keras_dfka.label_plan import LabelPlan
+    from keras_dfka.non_finite import raise_if_non_finite_weights
 
     models = [load_model(spec["path"], "--teacher") for spec in specs]
     names = teacher_names(specs, models)
@@ -145,12 +153,15 @@ def run_amalgamate(args):
         except ValueError as error:
             raise CommandError(f"argument --balance-task: {error}") from None
 
+    os.makedirs(os.path.dirname(os.path.abspath(target_path)), exist_ok=True)
     result = keras_dfka.amalgamate(teachers, args.target_labels, config)
     target = result.target_net
+    # Whatever `--check-finite` says, nothing non-finite is written.
+    raise_if_non_finite_weights(target, "The amalgamated TargetNet")
+    raise_if_non_finite_weights(result.gan.generator, "The trained generator")
     agreement = result.dual.agreement(
         num_samples=args.agreement_samples, seed=config.seed
     )
-    os.makedirs(os.path.dirname(os.path.abspath(target_path)), exist_ok=True)
     target.save(target_path)
     result.gan.generator.save(generator_path)
 

@@ -2,8 +2,11 @@
 
 import os
 
+import numpy as np
+
 from keras_dfka.cli.common import PROG
 from keras_dfka.cli.common import CommandError
+from keras_dfka.cli.common import check_writable
 from keras_dfka.cli.common import load_model
 from keras_dfka.cli.common import refuse_overwrite
 from keras_dfka.cli.common import require_dir
@@ -14,8 +17,7 @@ from keras_dfka.cli.common import shape_text
 def run_sample(args):
     require_file(args.generator, "--generator")
     refuse_overwrite([args.output], "--output", args.overwrite)
-    import numpy as np
-
+    check_writable(args.output, "--output")
     from keras_dfka.datasets import draw_latents
     from keras_dfka.visualization import save_image_grid
 
@@ -51,14 +53,13 @@ def run_evaluate(args):
         raise CommandError("argument --labels-csv: only with --images")
     if args.output is not None:
         refuse_overwrite([args.output], "--output", args.overwrite)
+        check_writable(args.output, "--output")
     require_file(args.model, "--model")
     if args.celeba_dir is not None:
         require_dir(args.celeba_dir, "--celeba-dir")
     else:
         require_dir(args.images, "--images")
         require_file(args.labels_csv, "--labels-csv")
-
-    import numpy as np
 
     import keras_dfka
     from keras_dfka import datasets
@@ -155,7 +156,13 @@ def run_evaluate(args):
             title=f"{args.model} on {source} ({len(y_true)} images)",
         )
     )
-    print(f"mean ROC-AUC: {report['mean']['roc_auc']:.4f}")
+    notes = undefined_auc_notes(report, len(y_true))
+    for note in notes:
+        print(f"note: {note}")
+    if np.isnan(report["mean"]["roc_auc"]):
+        print("mean ROC-AUC: undefined (no label has both classes in these images)")
+    else:
+        print(f"mean ROC-AUC: {report['mean']['roc_auc']:.4f}")
     if args.output is not None:
         write_json(
             {
@@ -166,12 +173,36 @@ def run_evaluate(args):
                 "target_labels": target_labels,
                 "threshold": args.threshold,
                 **report,
+                "notes": notes,
                 "environment": environment_info(),
             },
             args.output,
         )
         print(f"saved {args.output}")
     return 0
+
+
+def undefined_auc_notes(report, num_images):
+    """Why each `nan` ROC-AUC of a `binary_report` is undefined.
+
+    ROC-AUC ranks positives against negatives: a label whose images are all
+    positive or all negative has none to rank (the mean leaves it out).
+    """
+    notes = []
+    for label, values in report["per_label"].items():
+        if not np.isnan(values["roc_auc"]):
+            continue
+        rate = values["positive_rate"]
+        if np.isnan(rate):
+            why = "there are no images"
+        else:
+            kind = "1 (positive)" if rate >= 0.5 else "0 (negative)"
+            why = f"all {num_images} images have label {kind}"
+        notes.append(
+            f"ROC-AUC of '{label}' is undefined (nan): {why}, so there is no "
+            "positive-negative pair to rank; the mean ROC-AUC leaves it out"
+        )
+    return notes
 
 
 def _layer_output_shape(layer):

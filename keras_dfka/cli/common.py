@@ -1,6 +1,8 @@
 """What the commands share: usage errors, file checks, model loading."""
 
 import os
+import tempfile
+import zipfile
 
 PROG = "keras-dfka"
 MODEL_SUFFIX = ".keras"
@@ -39,12 +41,52 @@ def load_model(path, argument):
     import keras_dfka  # noqa: F401  (registers the package's classes)
 
     require_file(path, argument)
+    if path.endswith(MODEL_SUFFIX) and not zipfile.is_zipfile(path):
+        # Keras would report "File not found" for a file that is there.
+        raise CommandError(
+            f"argument {argument}: '{path}' is not a valid .keras file: it is "
+            f"not a zip archive ({os.path.getsize(path):,} bytes; a truncated "
+            "or interrupted save, or another format renamed .keras)"
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # A broken or foreign file: a usage error.
         raise CommandError(
             f"argument {argument}: cannot load '{path}' as a Keras model: {error}"
         ) from None
+
+
+def check_writable(path, argument):
+    """Checks, before any work, that the file `path` can be written.
+
+    Its directory must exist and be writable, or be creatable (its nearest
+    existing ancestor a writable directory): it is created when the file is
+    written. A trial file is made and removed, which also catches read-only
+    file systems.
+
+    Raises:
+        CommandError: naming `argument`, the path and the reason.
+    """
+    if os.path.isdir(path):
+        raise CommandError(f"argument {argument}: '{path}' is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    existing = directory
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise CommandError(
+            f"argument {argument}: cannot write '{path}': '{existing}' is a "
+            "file, not a directory"
+        )
+    try:
+        handle, trial = tempfile.mkstemp(prefix=".keras-dfka-write-test-", dir=existing)
+    except OSError as error:
+        raise CommandError(
+            f"argument {argument}: cannot write '{path}': directory '{existing}' "
+            f"is not writable ({error.strerror or error})"
+        ) from None
+    os.close(handle)
+    os.remove(trial)
 
 
 def shape_text(shape):

@@ -21,9 +21,20 @@ _AUTO_CACHE_LIMIT = 20000
 def read_celeba_attribute_names(path):
     """The attribute names of a CelebA `list_attr_celeba.txt` (its line 2),
     without reading the rows."""
-    with open(path, encoding="utf-8") as file:
-        file.readline()  # The number of images.
-        return file.readline().split()
+    try:
+        with open(path, encoding="utf-8") as file:
+            file.readline()  # The number of images.
+            return file.readline().split()
+    except UnicodeDecodeError as error:
+        raise _not_text(path, error) from None
+
+
+def _not_text(path, error):
+    return ValueError(
+        f"Malformed attribute file '{path}': byte {error.start} is not UTF-8 "
+        "text (a binary file?); expected the CelebA 'list_attr_celeba.txt' "
+        "layout (the image count, the attribute names, one row per image)."
+    )
 
 
 def read_celeba_attributes(path):
@@ -45,9 +56,9 @@ def read_celeba_attributes(path):
     Raises:
         FileNotFoundError: if `path` does not exist.
         ValueError: if the file is malformed (bad image count, wrong number of
-            values on a row, a value other than 1 / -1, or a row count that
-            differs from the count on line 1). The message gives the line
-            number.
+            values on a row, a value other than 1 / -1, an image with two
+            rows, a row count that differs from the count on line 1, or bytes
+            that are not text). The message gives the line number.
 
     Example:
 
@@ -60,12 +71,15 @@ def read_celeba_attributes(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CelebA attribute file not found: '{path}'.")
-    with open(path, encoding="utf-8") as f:
-        numbered = [
-            (number, line.split())
-            for number, line in enumerate(f, start=1)
-            if line.strip()
-        ]
+    try:
+        with open(path, encoding="utf-8") as f:
+            numbered = [
+                (number, line.split())
+                for number, line in enumerate(f, start=1)
+                if line.strip()
+            ]
+    except UnicodeDecodeError as error:
+        raise _not_text(path, error) from None
     if len(numbered) < 2:
         raise ValueError(
             f"Malformed attribute file '{path}': expected an image count on "
@@ -93,8 +107,16 @@ def read_celeba_attributes(path):
             f"{count} images but the file has {len(rows)} image rows."
         )
     filenames = []
+    first_line = {}
     values = np.empty((count, num_attributes), dtype="int8")
     for i, (number, fields) in enumerate(rows):
+        if fields[0] in first_line:
+            raise ValueError(
+                f"Malformed attribute file '{path}', line {number}: image "
+                f"'{fields[0]}' already has a row (line {first_line[fields[0]]}); "
+                "each image must have exactly one row."
+            )
+        first_line[fields[0]] = number
         if len(fields) != num_attributes + 1:
             raise ValueError(
                 f"Malformed attribute file '{path}', line {number}: expected a "
@@ -128,6 +150,12 @@ def _read_partition(path):
                     f"Malformed partition file '{path}', line {number}: "
                     "expected '<file name> 0|1|2'. "
                     f"Received: {line.strip()!r}"
+                )
+            if fields[0] in partition:
+                raise ValueError(
+                    f"Malformed partition file '{path}', line {number}: image "
+                    f"'{fields[0]}' is listed twice; each image must have "
+                    "exactly one split."
                 )
             partition[fields[0]] = int(fields[1])
     return partition

@@ -43,8 +43,22 @@ def read_labels_csv(path, label_names):
     Raises:
         ValueError: naming the file, the row and the column of what is wrong.
     """
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        rows = [row for row in csv.reader(file) if any(cell.strip() for cell in row)]
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            rows = [
+                row for row in csv.reader(file) if any(cell.strip() for cell in row)
+            ]
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"'{path}' is not a text CSV file: byte {error.start} is not UTF-8 "
+            "text (a binary file?); expected a header 'filename,<label1>,...' and "
+            "one row of 0/1 labels per image"
+        ) from None
+    except csv.Error as error:
+        raise ValueError(
+            f"'{path}' is not a text CSV file ({error}); expected a header "
+            "'filename,<label1>,...' and one row of 0/1 labels per image"
+        ) from None
     if not rows:
         raise ValueError(f"'{path}' is empty")
     header = [cell.strip() for cell in rows[0]]

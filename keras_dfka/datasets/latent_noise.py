@@ -96,7 +96,7 @@ class LatentNoise(keras.utils.PyDataset):
         latent_dim: int > 0, the width of each latent vector.
         batch_size: int > 0, the number of vectors per batch.
         steps: int > 0, the number of batches per epoch (`len(dataset)`).
-        seed: int, the base seed.
+        seed: int >= 0, the base seed.
         **kwargs: passed to `keras.utils.PyDataset` (`workers`,
             `use_multiprocessing`, `max_queue_size`).
 
@@ -114,7 +114,7 @@ class LatentNoise(keras.utils.PyDataset):
         self.latent_dim = check_int(latent_dim, "latent_dim", 1)
         self.batch_size = check_int(batch_size, "batch_size", 1)
         self.steps = check_int(steps, "steps", 1)
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed", 0)
         self._epoch = 0
 
     def __len__(self):
@@ -160,7 +160,7 @@ class LatentSet(keras.utils.PyDataset):
         batch_size: int > 0, the number of vectors per batch.
         steps: int > 0, the number of batches per epoch (`len(dataset)`);
             default `max(1, n // batch_size)`, about one pass.
-        seed: int, the seed of the orders.
+        seed: int >= 0, the seed of the orders.
         **kwargs: passed to `keras.utils.PyDataset` (`workers`,
             `use_multiprocessing`, `max_queue_size`).
 
@@ -186,7 +186,7 @@ class LatentSet(keras.utils.PyDataset):
         if steps is None:
             steps = max(1, len(vectors) // self.batch_size)
         self.steps = check_int(steps, "steps", 1)
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed", 0)
         self._epoch = 0
         self._rng = np.random.default_rng(self.seed)
         self._orders = {}  # pass -> order, for the passes not yet behind us

@@ -1,0 +1,183 @@
+"""The NaN guard: training stops at the first non-finite loss.
+
+The trainers (`AmalgamGAN`, `DualGenerator`, `AdversarialAmalgamation`) add a
+`TerminateOnNonFinite` callback to every `fit()` unless compiled with
+`check_finite=False`, as Keras adds its `History` and `ProgbarLogger`. It
+reads the logged losses at the end of every batch, like
+`keras.callbacks.TerminateOnNaN`, but raises a `NonFiniteError` that names
+the trainer, the step and the loss terms; at the end of training it also
+checks the weights, which the last step's update may have made non-finite.
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or a weight became NaN or infinite (or a model holds one)."""
+
+
+def non_finite_weights(model, weights=None):
+    """The paths of `model`'s float weights that hold a NaN or an infinity.
+
+    Args:
+        model: a Keras layer or model.
+        weights: optional list of variables to check instead of
+            `model.weights`.
+
+    Returns:
+        A list of variable paths (empty when every value is finite).
+    """
+    bad = []
+    for variable in model.weights if weights is None else weights:
+        if not keras.backend.is_float_dtype(variable.dtype):
+            continue
+        finite = ops.convert_to_numpy(ops.all(ops.isfinite(variable.value)))
+        if not bool(finite):
+            bad.append(variable.path)
+    return bad
+
+
+def describe_model(model):
+    """`AmalgamGAN 'amalgam_gan'`: a model's class and name, for messages."""
+    return f"{type(model).__name__} '{model.name}'"
+
+
+def raise_if_non_finite_weights(model, what=None, weights=None):
+    """Raises a `NonFiniteError` if `model` has a non-finite weight.
+
+    Args:
+        model: a Keras layer or model.
+        what: how the message names the model (default: its class and name).
+        weights: optional list of variables to check instead of
+            `model.weights`.
+    """
+    bad = non_finite_weights(model, weights)
+    if bad:
+        shown = bad[:5] + ([f"... ({len(bad) - 5} more)"] if len(bad) > 5 else [])
+        raise NonFiniteError(
+            f"{what or describe_model(model)} has non-finite weights (NaN or "
+            f"infinity) in {len(bad)} variable(s): {shown}. It is not used or "
+            "saved."
+        )
+
+
+class TerminateOnNonFinite(keras.callbacks.Callback):
+    """Raises at the first non-finite logged loss, naming step and terms.
+
+    Like `keras.callbacks.TerminateOnNaN(raise_error=True)`, but it checks
+    every logged value (the total and each named loss term), and its
+    `NonFiniteError` names the model, the step of the `fit()` call (1-based,
+    counted over its epochs), the epoch and the batch, and the terms that
+    are not finite. At the end of training it checks the model's weights
+    too (the last step's update may have made them non-finite).
+
+    The keras-dfka trainers add one to every `fit()` by default (first in
+    the list, so that no other callback saves a model after a non-finite
+    step); `compile(check_finite=False)` turns it off.
+
+    The logged values are the running means of the epoch, so the first
+    batch whose mean is not finite is the first step whose loss was not
+    (with `steps_per_execution > 1`, a step of that execution).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+        self._steps_before_epoch = 0
+        self._last_batch = -1
+
+    def on_train_begin(self, logs=None):
+        self._steps_before_epoch = 0
+        self._last_batch = -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        self._last_batch = -1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._steps_before_epoch += self._last_batch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch = batch
+        bad = {}
+        for name, value in (logs or {}).items():
+            try:
+                value = float(np.asarray(value))
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(value):
+                bad[name] = value
+        if not bad:
+            return
+        terms = ", ".join(f"{name}={value}" for name, value in bad.items())
+        step = self._steps_before_epoch + batch + 1
+        per_execution = getattr(self.model, "steps_per_execution", 1) or 1
+        when = f"step {step}" if per_execution == 1 else f"or before step {step}"
+        message = (
+            f"{describe_model(self.model)}: non-finite loss at {when} of this "
+            f"fit() (epoch {self._epoch + 1}, batch {batch + 1}): {terms}. "
+            "Training stopped; the model's weights may already be non-finite, "
+            "so do not save it."
+        )
+        total = [n for n in bad if n.endswith("loss")]
+        if total and len(total) == len(bad):
+            message += (
+                " Every logged term is finite but their weighted sum is not: a "
+                "loss weight is too large."
+            )
+        else:
+            message += (
+                " Check the teachers (finite weights, outputs declared as "
+                "logits or probabilities as they are) and lower the learning "
+                "rate or the loss weights."
+            )
+        message += " (compile(check_finite=False) turns this check off.)"
+        raise NonFiniteError(message)
+
+    def on_train_end(self, logs=None):
+        bad = non_finite_weights(self.model)
+        if bad:
+            shown = bad[:5] + ([f"... ({len(bad) - 5} more)"] if len(bad) > 5 else [])
+            raise NonFiniteError(
+                f"{describe_model(self.model)}: the weights are not finite after "
+                f"training (NaN or infinity in {len(bad)} variable(s): {shown}), "
+                "although every logged loss was: the last update diverged. Do not "
+                "save this model; lower the learning rate. (compile("
+                "check_finite=False) turns this check off.)"
+            )
+
+
+def with_finite_guard(model, callbacks):
+    """`callbacks` with a `TerminateOnNonFinite` first, unless it has one.
+
+    Args:
+        model: the model being fit (given to the callback when `callbacks`
+            is already a `keras.callbacks.CallbackList`).
+        callbacks: what `fit()` received: None, a callback, a list of them,
+            or a `keras.callbacks.CallbackList`.
+
+    Returns:
+        What to pass to `fit()` instead.
+    """
+    if isinstance(callbacks, keras.callbacks.CallbackList):
+        if not any(isinstance(c, TerminateOnNonFinite) for c in callbacks.callbacks):
+            guard = TerminateOnNonFinite()
+            guard.set_model(model)
+            if getattr(callbacks, "params", None):
+                guard.set_params(callbacks.params)
+            callbacks.callbacks.insert(0, guard)
+            # A callback that reads batch ends cannot run asynchronously.
+            callbacks._async_train = False
+        return callbacks
+    if callbacks is None:
+        callbacks = []
+    elif isinstance(callbacks, keras.callbacks.Callback):
+        callbacks = [callbacks]
+    callbacks = list(callbacks)
+    if not any(isinstance(c, TerminateOnNonFinite) for c in callbacks):
+        callbacks.insert(0, TerminateOnNonFinite())
+    return callbacks

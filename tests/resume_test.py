@@ -1,0 +1,111 @@
+"""A trainer's whole training state survives saving: optimizer state in
+`.keras` files, seed generators in weights files, and a pipeline run that
+stops continues to the same result (docs/reliability.md, "Resume")."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_dfka
+from keras_dfka.datasets import LatentNoise
+from keras_dfka.teacher_zoo import block_names
+from keras_dfka.teacher_zoo import small_cnn
+
+SHAPE = (8, 8, 3)
+
+
+def tiny_teacher(name="tiny"):
+    keras.utils.set_random_seed(0)
+    task = keras_dfka.Task("attrs", ["a", "b"], "sigmoid")
+    model = small_cnn(SHAPE, [task], widths=(4, 4), name=name)
+    return keras_dfka.Teacher(model, block_names(model), labels=["a", "b"])
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    return tiny_teacher()
+
+
+def make_trainer(kind, teacher):
+    keras.utils.set_random_seed(1)
+    gan = keras_dfka.AmalgamGAN([teacher], latent_dim=4, seed=3)
+    if kind == "gan":
+        model = gan
+    else:
+        dual = keras_dfka.DualGenerator(gan, ["a"], block_wise=False)
+        if kind == "dual":
+            model = dual
+        else:
+            model = keras_dfka.AdversarialAmalgamation(
+                gan, dual, pool_size=16, adversarial_start=0, seed=4
+            )
+    model.compile(learning_rate=2e-3, jit_compile=False)
+    return model
+
+
+def state_of(model):
+    """Every weight, the optimizer's variables and the seed states."""
+    values = [keras.ops.convert_to_numpy(v) for v in model.weights]
+    values += [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
+    values += [
+        keras.ops.convert_to_numpy(g.state) for g in model._saved_seed_generators()
+    ]
+    return values
+
+
+def assert_same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("kind", ["gan", "dual", "adversarial"])
+def test_a_saved_trainer_restores_its_optimizer_and_seeds(kind, teacher, tmp_path):
+    model = make_trainer(kind, teacher)
+    model.fit(LatentNoise(4, 2, 3, seed=0), shuffle=False, verbose=0)
+    assert int(model.optimizer.iterations) == 3
+    path = str(tmp_path / f"{kind}.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.compiled
+    assert int(restored.optimizer.iterations) == 3
+    assert restored.get_compile_config() == model.get_compile_config()
+    assert_same(state_of(model), state_of(restored))
+    # Both continue the same way.
+    model.fit(LatentNoise(4, 2, 2, seed=1), shuffle=False, verbose=0)
+    restored.fit(LatentNoise(4, 2, 2, seed=1), shuffle=False, verbose=0)
+    assert_same(state_of(model), state_of(restored))
+
+
+def test_seed_generator_states_are_in_the_weights_file(teacher, tmp_path):
+    model = make_trainer("adversarial", teacher)
+    model.fit(LatentNoise(4, 2, 2, seed=0), shuffle=False, verbose=0)
+    path = str(tmp_path / "a.weights.h5")
+    model.save_weights(path)
+    other = make_trainer("adversarial", teacher)
+    before = [
+        keras.ops.convert_to_numpy(g.state) for g in other._saved_seed_generators()
+    ]
+    other.load_weights(path)
+    after = [
+        keras.ops.convert_to_numpy(g.state) for g in other._saved_seed_generators()
+    ]
+    expected = [
+        keras.ops.convert_to_numpy(g.state) for g in model._saved_seed_generators()
+    ]
+    assert any((b != e).any() for b, e in zip(before, expected))
+    assert_same(after, expected)
+
+
+def test_compile_config_keeps_an_optimizer_instance(teacher, tmp_path):
+    gan = keras_dfka.AmalgamGAN([teacher], latent_dim=4)
+    gan.compile(generator_optimizer=keras.optimizers.SGD(0.05), jit_compile=False)
+    gan.fit(LatentNoise(4, 2, 1), shuffle=False, verbose=0)
+    path = str(tmp_path / "g.keras")
+    gan.save(path)
+    restored = keras.saving.load_model(path)
+    config = restored.get_compile_config()
+    assert config["generator_optimizer"]["class_name"] == "SGD"
+    learning_rate = config["generator_optimizer"]["config"]["learning_rate"]
+    assert learning_rate == pytest.approx(0.05)
+    assert int(restored.optimizer.iterations) == 1
