@@ -23,6 +23,9 @@ from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.amalgam_gan import find_softmax_task
 from keras_dfka.amalgam_gan import resolve_loss_weights
+from keras_dfka.checkpoint import OffsetDataset
+from keras_dfka.checkpoint import RunCheckpoint
+from keras_dfka.checkpoint import run_fingerprint
 from keras_dfka.datasets.latent_noise import LatentNoise
 from keras_dfka.datasets.latent_noise import LatentSet
 from keras_dfka.dual_generator import DualGenerator
@@ -90,6 +93,20 @@ class AmalgamationConfig:
         True,
         "stop at the first NaN or infinite loss with an error naming the stage, "
         "the step and the terms (the trainers' compile(check_finite=...))",
+    )
+    checkpoint_dir: str | None = _field(
+        None,
+        "save the run's whole state here every checkpoint_steps steps, so "
+        "that a run started again with resume continues it (None: no "
+        "checkpoints)",
+    )
+    checkpoint_steps: int = _field(
+        100, "with checkpoint_dir: steps between checkpoints"
+    )
+    resume: bool = _field(
+        False,
+        "with checkpoint_dir: continue from the checkpoint there (a "
+        "directory holding one is refused otherwise)",
     )
     # Stage 1: AmalgamGAN.
     gan_steps: int = _field(
@@ -188,6 +205,7 @@ class AmalgamationConfig:
             )
         for name in (
             "check_finite",
+            "resume",
             "augment",
             "student_augment",
             "latent_targets",
@@ -206,8 +224,21 @@ class AmalgamationConfig:
             "alternate_steps",
             "pool_size",
             "student_updates",
+            "checkpoint_steps",
         ):
             check_int(getattr(self, name), name, 1)
+        if self.checkpoint_dir is not None and not isinstance(
+            self.checkpoint_dir, (str, os.PathLike)
+        ):
+            raise ValueError(
+                "`checkpoint_dir` must be a directory path or None. "
+                f"Received: checkpoint_dir={self.checkpoint_dir!r}"
+            )
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError(
+                "`resume=True` needs a `checkpoint_dir` to resume from. "
+                "Received: checkpoint_dir=None"
+            )
         check_int(self.seed, "seed", 0)
         check_int(self.adversarial_start, "adversarial_start", 0)
         if self.student_batch_size is not None:
@@ -527,29 +558,54 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
     plan = LabelPlan.resolve(teachers, target_labels)
     if config.uses_balanced_latents:
         find_softmax_task(teachers, config.balance_task)  # Fails before training.
+    checkpoint = None
+    if config.checkpoint_dir is not None:
+        checkpoint = RunCheckpoint(
+            config.checkpoint_dir,
+            config.checkpoint_steps,
+            run_fingerprint(config, teachers, plan.target_labels),
+            config.resume,
+        )
     timings = {}
     histories = {}
     steps = {}
+    segments = []
 
     def fit(model, data, stage, epoch=0, verbose=config.verbose):
-        """One timed `fit()` epoch (number `epoch`) of `stage`; the times and
-        histories of a stage's calls add up."""
+        """One timed `fit()` epoch (number `epoch`) of `stage`, over the
+        batches of `data` in order; the times and histories of a stage's
+        calls add up. With a checkpoint: a segment of the run, skipped (its
+        saved end state loaded) or continued where a resumed run left it."""
+        segment = len(segments)
+        segments.append(stage)
+        offset = 0
+        if checkpoint is not None:
+            done = checkpoint.restore(segment, model)
+            if done == "finished":
+                return
+            offset = done or 0
         stage_callbacks = list(callbacks)
         if logdir is not None:
             path = os.path.join(logdir, stage)
             stage_callbacks.append(keras.callbacks.TensorBoard(path))
+        if checkpoint is not None:
+            stage_callbacks.append(checkpoint.callback(segment, offset, len(data)))
+        batches = OffsetDataset(data, offset) if offset else data
         t0 = time.time()
         history = model.fit(
-            data,
+            batches,
             initial_epoch=epoch,
             epochs=epoch + 1,
+            shuffle=False,
             verbose=verbose,
             callbacks=stage_callbacks,
         )
         key = f"{stage}_s"
         timings[key] = timings.get(key, 0.0) + time.time() - t0
         histories.setdefault(stage, []).append(history)
-        steps[stage] = steps.get(stage, 0) + len(data)
+        steps[stage] = steps.get(stage, 0) + len(batches)
+        if checkpoint is not None:
+            checkpoint.finish(segment, model)
 
     gan, dual = SCHEDULES[config.schedule](teachers, plan, config, fit, timings)
     target_net = TargetNet.from_dual(dual)

@@ -2,6 +2,8 @@
 `.keras` files, seed generators in weights files, and a pipeline run that
 stops continues to the same result (docs/reliability.md, "Resume")."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -109,3 +111,92 @@ def test_compile_config_keeps_an_optimizer_instance(teacher, tmp_path):
     learning_rate = config["generator_optimizer"]["config"]["learning_rate"]
     assert learning_rate == pytest.approx(0.05)
     assert int(restored.optimizer.iterations) == 1
+
+
+# ------------------------------------------------------------ resume a run
+class Killed(Exception):
+    pass
+
+
+class KillAt(keras.callbacks.Callback):
+    """Raises after `step` steps of the `segment`-th fit() of a run."""
+
+    def __init__(self, segment, step):
+        super().__init__()
+        self.segment, self.step, self.fits = segment, step, -1
+
+    def on_train_begin(self, logs=None):
+        self.fits += 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.fits == self.segment and batch + 1 == self.step:
+            raise Killed()
+
+
+def run_config(schedule, directory, **changes):
+    values = dict(
+        schedule=schedule,
+        latent_dim=4,
+        batch_size=2,
+        gan_steps=4,
+        dual_steps=6,
+        pool_size=8,
+        adversarial_start=0,
+        alternate_steps=2,
+        jit_compile=False,
+        verbose=0,
+        checkpoint_dir=str(directory),
+        checkpoint_steps=2,
+    )
+    values.update(changes)
+    return keras_dfka.AmalgamationConfig(**values)
+
+
+def target_weights(result):
+    return [keras.ops.convert_to_numpy(w) for w in result.target_net.weights]
+
+
+@pytest.mark.parametrize(
+    "schedule, segment, step",
+    [
+        ("adversarial", 0, 3),  # Killed in stage 1, one step after a save.
+        ("adversarial", 1, 1),  # In the student's steps on the final pool.
+        ("sequential", 1, 4),
+        ("alternate", 3, 1),
+    ],
+)
+def test_a_killed_run_resumes_to_the_same_target_net(
+    schedule, segment, step, teacher, tmp_path
+):
+    whole = keras_dfka.amalgamate(
+        [teacher], ["a"], run_config(schedule, tmp_path / "whole")
+    )
+    config = run_config(schedule, tmp_path / "killed")
+    with pytest.raises(Killed):
+        keras_dfka.amalgamate(
+            [teacher], ["a"], config, callbacks=[KillAt(segment, step)]
+        )
+    resumed = keras_dfka.amalgamate([teacher], ["a"], config.replace(resume=True))
+    assert_same(target_weights(whole), target_weights(resumed))
+    # Resuming a finished run trains nothing and gives the same TargetNet.
+    again = keras_dfka.amalgamate([teacher], ["a"], config.replace(resume=True))
+    assert again.steps == {}
+    assert_same(target_weights(whole), target_weights(again))
+
+
+def test_a_checkpoint_is_not_overwritten_without_resume(teacher, tmp_path):
+    config = run_config("sequential", tmp_path, gan_steps=2, dual_steps=2)
+    keras_dfka.amalgamate([teacher], ["a"], config)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match="already holds a checkpoint.*resume=True"):
+        keras_dfka.amalgamate([teacher], ["a"], config)
+    assert sorted(os.listdir(tmp_path)) == before
+    with pytest.raises(ValueError, match="different run: gan_steps|config.gan_steps"):
+        keras_dfka.amalgamate(
+            [teacher], ["a"], config.replace(resume=True, gan_steps=3, dual_steps=3)
+        )
+
+
+def test_resume_needs_a_checkpoint_dir():
+    with pytest.raises(ValueError, match="`resume=True` needs a `checkpoint_dir`"):
+        keras_dfka.AmalgamationConfig(resume=True)
