@@ -36,6 +36,11 @@ FORMAT_VERSION = 1
 _UNCHECKED_FIELDS = ("verbose", "resume", "checkpoint_dir", "checkpoint_steps")
 
 
+def has_checkpoint(directory):
+    """Whether `directory` holds a run's checkpoint (its `checkpoint.json`)."""
+    return os.path.exists(os.path.join(str(directory), STATE_FILE))
+
+
 class OffsetDataset(keras.utils.PyDataset):
     """Batches `offset, offset + 1, ...` of a `PyDataset`: the rest of a
     segment after a restart.
@@ -129,7 +134,7 @@ class RunCheckpoint:
         self.step = 0  # Steps of it saved.
         self.step_file = None
         path = os.path.join(self.directory, STATE_FILE)
-        if os.path.exists(path):
+        if has_checkpoint(self.directory):
             if not resume:
                 raise ValueError(
                     f"`checkpoint_dir` {self.directory!r} already holds a "

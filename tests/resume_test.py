@@ -2,13 +2,19 @@
 `.keras` files, seed generators in weights files, and a pipeline run that
 stops continues to the same result (docs/reliability.md, "Resume")."""
 
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import numpy as np
 import pytest
 
 import keras_dfka
+from keras_dfka.cli import main
 from keras_dfka.datasets import LatentNoise
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import small_cnn
@@ -200,3 +206,52 @@ def test_a_checkpoint_is_not_overwritten_without_resume(teacher, tmp_path):
 def test_resume_needs_a_checkpoint_dir():
     with pytest.raises(ValueError, match="`resume=True` needs a `checkpoint_dir`"):
         keras_dfka.AmalgamationConfig(resume=True)
+
+
+def test_the_command_line_resumes_a_killed_process(teacher, tmp_path):
+    """Kills a real `keras-dfka amalgamate` process after its first
+    checkpoints; `--resume` then ends with the uninterrupted TargetNet."""
+    model_path = str(tmp_path / "tiny.keras")
+    teacher.model.save(model_path)
+    argv = ["amalgamate", "--teacher", model_path]
+    argv += ["--blocks", ",".join(block_names(teacher.model)), "--labels", "a,b"]
+    argv += ["--target-labels", "a", "--steps", "40", "--batch-size", "2"]
+    argv += ["--latent-dim", "4", "--pool-size", "8", "--verbose", "0"]
+    argv += ["--agreement-samples", "8", "--jit-compile", "false"]
+    argv += ["--checkpoint-steps", "2"]
+    killed_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "keras_dfka", *argv]
+    command += ["--checkpoint-dir", str(killed_dir)]
+    command += ["--output", str(tmp_path / "killed.keras")]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    state_path = killed_dir / "checkpoint.json"
+    deadline = time.time() + 300
+    step = 0
+    while time.time() < deadline and process.poll() is None:
+        try:
+            step = json.loads(state_path.read_text())["step"]
+        except (OSError, ValueError, KeyError):
+            step = 0
+        if step >= 4:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, stderr
+    assert 4 <= step < 40
+    assert not (tmp_path / "killed.keras").exists()
+
+    resumed_path = tmp_path / "resumed.keras"
+    resume = ["--checkpoint-dir", str(killed_dir), "--resume"]
+    assert main(argv + resume + ["--output", str(resumed_path)]) == 0
+    whole_path = tmp_path / "whole.keras"
+    whole = ["--checkpoint-dir", str(tmp_path / "whole")]
+    assert main(argv + whole + ["--output", str(whole_path)]) == 0
+    resumed = keras.saving.load_model(resumed_path)
+    uninterrupted = keras.saving.load_model(whole_path)
+    assert_same(
+        [keras.ops.convert_to_numpy(w) for w in uninterrupted.weights],
+        [keras.ops.convert_to_numpy(w) for w in resumed.weights],
+    )

@@ -77,6 +77,9 @@ class FaceConfig:
     amalgamation: keras_dfka.AmalgamationConfig | None = None
     workdir: str = "workdir/multilabel_face"
     overwrite: bool = False
+    # Continue a killed run from `workdir/checkpoint` (the data-free part
+    # saves its state there every `amalgamation.checkpoint_steps` steps).
+    resume: bool = False
 
     def resolve(self):
         """Fills the data-dependent defaults; returns `self`."""

@@ -8,6 +8,7 @@ student, and writes report.json / report.md to the workdir.
     python examples/multilabel_face.py                     # embedded faces
     python examples/multilabel_face.py --data_dir=../shared/data/celeba
     python examples/multilabel_face.py --preset=paper --amalgamation=seed=1
+    python examples/multilabel_face.py --resume   # continue a killed run
 
 Defaults: `examples/faces/config.py` (the example's) and
 `keras_dfka.AmalgamationConfig` (the data-free part's).
@@ -39,6 +40,11 @@ flags.DEFINE_list("target_labels", None, "The customized label set Y_cst.")
 flags.DEFINE_integer("teacher_epochs", None, "Epochs of teacher training.")
 flags.DEFINE_string("workdir", None, "Output directory.")
 flags.DEFINE_bool("overwrite", False, "Overwrite an existing report/TargetNet.")
+flags.DEFINE_bool(
+    "resume",
+    False,
+    "Continue a killed run from WORKDIR/checkpoint (give the same flags).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -76,6 +82,7 @@ def main(argv):
         if value is not None:
             setattr(config, key, value)
     config.overwrite = FLAGS.overwrite
+    config.resume = FLAGS.resume
     train.run(config)
 
 

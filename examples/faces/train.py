@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import time
 import zlib
 
@@ -19,6 +20,7 @@ import numpy as np
 import keras_dfka
 from examples import references
 from keras_dfka import evaluation
+from keras_dfka.checkpoint import has_checkpoint
 from keras_dfka.teacher_zoo import block_names
 from keras_dfka.teacher_zoo import small_cnn
 from keras_dfka.visualization import save_image_grid
@@ -131,6 +133,30 @@ def declared_priors(path):
         return json.load(f).get("positive_rates")
 
 
+def with_checkpoint(config):
+    """`config.amalgamation`, checkpointed in `workdir/checkpoint` unless it
+    names its own `checkpoint_dir`; checked before any work: an existing
+    checkpoint needs `resume=True` (`--resume`) or `overwrite=True`
+    (`--overwrite`, which removes it)."""
+    amalgamation = config.amalgamation
+    if amalgamation.checkpoint_dir is None:
+        amalgamation = amalgamation.replace(
+            checkpoint_dir=os.path.join(config.workdir, "checkpoint")
+        )
+    if config.resume:
+        return amalgamation.replace(resume=True)
+    directory = amalgamation.checkpoint_dir
+    if not amalgamation.resume and has_checkpoint(directory):
+        if not config.overwrite:
+            raise FileExistsError(
+                f"{directory} holds the checkpoint of an earlier run; pass "
+                "resume=True (--resume) to continue it, or overwrite=True "
+                "(--overwrite) to start again."
+            )
+        shutil.rmtree(directory)
+    return amalgamation
+
+
 def run(config):
     """Runs the whole experiment; returns the report dict (also written)."""
     t_start = time.time()
@@ -145,6 +171,7 @@ def run(config):
                     f"{path} exists; pass overwrite=True (--overwrite) or another "
                     "workdir."
                 )
+    amalgamation = with_checkpoint(config)
     keras.utils.set_random_seed(config.amalgamation.seed)
     timings = {}
 
@@ -177,7 +204,6 @@ def run(config):
         )
         for name, model in teacher_models.items()
     ]
-    amalgamation = config.amalgamation
     result = keras_dfka.amalgamate(
         teachers,
         config.target_labels,
