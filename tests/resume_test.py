@@ -208,6 +208,11 @@ def test_resume_needs_a_checkpoint_dir():
         keras_dfka.AmalgamationConfig(resume=True)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="one backend is enough for the process test (three runs, one of "
+    "them a new process); the in-process tests above run on every backend",
+)
 def test_the_command_line_resumes_a_killed_process(teacher, tmp_path):
     """Kills a real `keras-dfka amalgamate` process after its first
     checkpoints; `--resume` then ends with the uninterrupted TargetNet."""

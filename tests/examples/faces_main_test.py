@@ -46,8 +46,20 @@ def test_face_experiment_runs_end_to_end(tmp_path):
     assert len(saved["per_label_auc"]) == len(face_config.DEFAULT_TARGETS)
     assert report["parameters"]["target_net"] > 0
     assert 0 < report["parameters"]["ratio"] < 1
+    assert os.path.exists(tmp_path / "checkpoint" / "checkpoint.json")
     # A second run reuses the saved teachers and refuses to overwrite.
     with pytest.raises(FileExistsError, match="report"):
+        faces.run(tiny_config(tmp_path))
+    target = [row for row in report["summary"] if row["model"] == "target_net"]
+    # Resuming the finished run trains nothing data-free: the same TargetNet.
+    config = tiny_config(tmp_path)
+    config.overwrite = config.resume = True
+    resumed = faces.run(config)
+    assert [r for r in resumed["summary"] if r["model"] == "target_net"] == target
+    # Without --resume or --overwrite, the checkpoint is refused before work.
+    for name in ("report.json", "report.md"):
+        os.remove(tmp_path / name)
+    with pytest.raises(FileExistsError, match="checkpoint.*--resume"):
         faces.run(tiny_config(tmp_path))
     config = tiny_config(tmp_path)
     config.overwrite = True
