@@ -17,16 +17,37 @@ IMAGE_SHAPE = (16, 16, 3)
 TESTS = os.path.dirname(os.path.abspath(__file__))
 # The tests of the scripts (examples, guides, benchmarks): marked `scripts`.
 SCRIPT_TESTS = ("examples", "benchmarks", "guides_test.py")
+# Tests of code that computes nothing with a backend (argument parsing and
+# checks, label plans, file readers, metrics on NumPy arrays, the command
+# line's options): marked `portable`. CI runs them on TensorFlow only; the
+# trainers, layers, losses, pipeline, resume and NaN-guard tests run on
+# every backend.
+PORTABLE_TESTS = (
+    "cli_test.py",
+    "evaluation",
+    "label_plan_test.py",
+    "validation_test.py",
+    os.path.join("datasets", "celeba_test.py"),
+    os.path.join("datasets", "image_folder_test.py"),
+    os.path.join("datasets", "mnist_test.py"),
+    os.path.join("datasets", "procedural_faces_test.py"),
+)
+
+
+def _under(path, names):
+    roots = [os.path.join(TESTS, name) for name in names]
+    return any(path == root or path.startswith(root + os.sep) for root in roots)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Marks the scripts' tests `scripts` (CI runs them on TensorFlow; the
-    library's own tests run on every backend)."""
-    roots = [os.path.join(TESTS, name) for name in SCRIPT_TESTS]
+    """Marks the scripts' tests `scripts` and the backend-free ones
+    `portable` (CI runs both on TensorFlow only)."""
     for item in items:
         path = str(item.path)
-        if any(path == root or path.startswith(root + os.sep) for root in roots):
+        if _under(path, SCRIPT_TESTS):
             item.add_marker(pytest.mark.scripts)
+        if _under(path, PORTABLE_TESTS):
+            item.add_marker(pytest.mark.portable)
 
 
 def make_color_data(n, seed):
