@@ -162,6 +162,21 @@ def target_weights(result):
     return [keras.ops.convert_to_numpy(w) for w in result.target_net.weights]
 
 
+@pytest.fixture(scope="module")
+def whole_runs(teacher, tmp_path_factory):
+    """`whole_runs(schedule)`: the uninterrupted run, once per schedule."""
+    runs = {}
+
+    def run(schedule):
+        if schedule not in runs:
+            directory = tmp_path_factory.mktemp(f"whole_{schedule}")
+            config = run_config(schedule, directory)
+            runs[schedule] = keras_dfka.amalgamate([teacher], ["a"], config)
+        return runs[schedule]
+
+    return run
+
+
 @pytest.mark.parametrize(
     "schedule, segment, step",
     [
@@ -172,11 +187,9 @@ def target_weights(result):
     ],
 )
 def test_a_killed_run_resumes_to_the_same_target_net(
-    schedule, segment, step, teacher, tmp_path
+    schedule, segment, step, teacher, whole_runs, tmp_path
 ):
-    whole = keras_dfka.amalgamate(
-        [teacher], ["a"], run_config(schedule, tmp_path / "whole")
-    )
+    whole = whole_runs(schedule)
     config = run_config(schedule, tmp_path / "killed")
     with pytest.raises(Killed):
         keras_dfka.amalgamate(
