@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import keras_dfka
+from keras_dfka.callbacks import LatentEpoch
 from keras_dfka.cli import main
 from keras_dfka.datasets import LatentNoise
 from keras_dfka.teacher_zoo import block_names
@@ -273,3 +274,45 @@ def test_the_command_line_resumes_a_killed_process(teacher, tmp_path):
         [keras.ops.convert_to_numpy(w) for w in uninterrupted.weights],
         [keras.ops.convert_to_numpy(w) for w in resumed.weights],
     )
+
+
+class KillInEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch:
+            raise Killed()
+
+
+@pytest.mark.parametrize("kind", ["gan", "adversarial"])
+def test_backup_and_restore_with_latent_epoch_resumes_exactly(kind, teacher, tmp_path):
+    def fit(model, callbacks):
+        noise = LatentNoise(4, 2, 2, seed=7)
+        model.fit(
+            noise,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
+            callbacks=[LatentEpoch(noise), *callbacks],
+        )
+
+    whole = make_trainer(kind, teacher)
+    fit(whole, [])
+    backup = str(tmp_path / "backup")
+    killed = make_trainer(kind, teacher)
+    with pytest.raises(Killed):
+        fit(killed, [keras.callbacks.BackupAndRestore(backup), KillInEpoch(2)])
+    resumed = make_trainer(kind, teacher)  # A new process would build it anew.
+    fit(resumed, [keras.callbacks.BackupAndRestore(backup)])
+    assert int(resumed.optimizer.iterations) == 6
+    assert_same(state_of(whole), state_of(resumed))
+
+
+def test_latent_epoch_needs_a_latent_dataset():
+    with pytest.raises(ValueError, match="`dataset` must have a `set_epoch"):
+        LatentEpoch(np.zeros((4, 4)))

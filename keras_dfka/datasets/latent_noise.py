@@ -131,6 +131,11 @@ class LatentNoise(keras.utils.PyDataset):
     def on_epoch_end(self):
         self._epoch += 1
 
+    def set_epoch(self, epoch):
+        """Serves epoch `epoch`'s batches from now on (for a run restarted
+        at that epoch: `keras_dfka.callbacks.LatentEpoch`)."""
+        self._epoch = check_int(epoch, "epoch", 0)
+
     def get_config(self):
         return {
             "latent_dim": self.latent_dim,
@@ -227,6 +232,16 @@ class LatentSet(keras.utils.PyDataset):
             here = passes == p
             rows[here] = self._order(int(p))[offsets[here]]
         return self.vectors[rows]
+
+    def set_epoch(self, epoch):
+        """Serves epoch `epoch`'s batches from now on (for a run restarted
+        at that epoch: `keras_dfka.callbacks.LatentEpoch`)."""
+        epoch = check_int(epoch, "epoch", 0)
+        with self._lock:
+            if epoch < self._epoch:  # Its passes' orders may be forgotten.
+                self._rng = np.random.default_rng(self.seed)
+                self._orders, self._made = {}, 0
+            self._epoch = epoch
 
     def on_epoch_end(self):
         self._epoch += 1
