@@ -247,6 +247,8 @@ def propose_blocks(model, num_blocks=None):
             "`num_blocks` must be None or an integer >= 1. "
             f"Received: num_blocks={num_blocks!r}"
         )
+    if isinstance(model, keras.Sequential):
+        model = getattr(model, "_functional", None) or model
     if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
         raise ValueError(
             f"`model` must be a functional `keras.Model`. Received: model={model!r}"
