@@ -122,6 +122,7 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert [t["name"] for t in summary["teachers"]] == ["hair", "face"]
     assert summary["teachers"][1]["blocks"] == ["face_block1", "face_block2"]
     assert summary["teachers"][1]["from_logits"] is True
+    assert [t["blocks_proposed"] for t in summary["teachers"]] == [False, False]
     assert summary["steps"] == {"adversarial_amalgamation": 2}
     assert summary["environment"]["backend"] == keras.backend.backend()
     assert set(summary["final_losses"]) == {"adversarial_amalgamation"}
