@@ -314,3 +314,32 @@ def test_two_architectures_through_the_pipeline():
     )
     labels = result.target_net.predict_labels(_images())
     assert labels.shape == (2, 2) and np.all(np.isfinite(labels))
+
+
+def test_nested_teacher_with_adapted_normalization_saves_and_loads(tmp_path):
+    """An adapted `Normalization` inside the nested model: its statistics are
+    copied into the flat graph, and survive a `.keras` round trip."""
+    rng = np.random.default_rng(3)
+    image = keras.Input((16, 16, 3))
+    normalization = layers.Normalization(name="normalization")
+    normalization.adapt(rng.uniform(0, 255, (8, 16, 16, 3)).astype("float32"))
+    x = layers.Conv2D(4, 3, strides=2, padding="same", name="conv")(
+        normalization(image)
+    )
+    base = keras.Model(image, layers.ReLU(name="relu")(x), name="base")
+    inputs = keras.Input((16, 16, 3))
+    x = layers.GlobalAveragePooling2D()(base(inputs))
+    model = keras.Model(inputs, layers.Dense(2, activation="sigmoid")(x))
+    teacher = keras_dfka.Teacher(
+        model, ["relu"], labels=["p", "q"], input_range=(0.0, 255.0)
+    )
+    images = _images(seed=4)[:, :16, :16]
+    expected = _numpy(model(255.0 * images))
+    np.testing.assert_allclose(_numpy(teacher(images)[0]), expected, atol=1e-5)
+    wrapper_input = keras.Input((16, 16, 3))
+    wrapper = keras.Model(wrapper_input, teacher(wrapper_input))
+    wrapper.save(tmp_path / "teacher.keras")
+    loaded = keras.saving.load_model(tmp_path / "teacher.keras")
+    np.testing.assert_allclose(
+        _numpy(keras_dfka.utils.as_list(loaded(images))[0]), expected, atol=1e-5
+    )
