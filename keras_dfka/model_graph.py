@@ -38,20 +38,25 @@ class _Inliner:
         # The top-level layers keep their names; nested layers keep theirs
         # unless taken (then `<nested model>_<name>`, numbered if needed).
         self.used = {layer.name for layer in model.layers}
+        self.assigned = set()  # The names given to copies so far.
         self.paths = {}
 
     def unique_name(self, name, owner):
         if name not in self.used:
             return name
-        candidate = f"{owner}_{name}"
-        number = 2
+        base = f"{owner}_{name}" if owner else name
+        candidate, number = base, 2
         while candidate in self.used:
-            candidate, number = f"{owner}_{name}_{number}", number + 1
+            candidate, number = f"{base}_{number}", number + 1
         return candidate
 
     def copy_layer(self, layer, prefix, top_level):
-        name = layer.name if top_level else self.unique_name(layer.name, prefix[-1])
+        if top_level and layer.name not in self.assigned:
+            name = layer.name  # A top-level layer's first call keeps its name.
+        else:
+            name = self.unique_name(layer.name, prefix[-1] if prefix else None)
         self.used.add(name)
+        self.assigned.add(name)
         if not isinstance(layer, keras.layers.Layer):
             return layer, name  # A stateless operation (e.g. `keras.ops.add`).
         config = layer.get_config()
@@ -132,6 +137,8 @@ def flatten_model(model, copy_weights=True):
     Returns:
         `(flat_model, paths)`.
     """
+    if isinstance(model, keras.Sequential):
+        model = getattr(model, "_functional", None) or model
     inliner = _Inliner(model, copy_weights)
     inputs = []
     for tensor in tree.flatten(model._inputs_struct):

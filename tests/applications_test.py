@@ -343,3 +343,33 @@ def test_nested_teacher_with_adapted_normalization_saves_and_loads(tmp_path):
     np.testing.assert_allclose(
         _numpy(keras_dfka.utils.as_list(loaded(images))[0]), expected, atol=1e-5
     )
+
+
+def test_shared_top_level_layer_and_sequential_user_model():
+    """A top-level layer called twice gets one copy per call; a Sequential
+    user model around a nested base is inlined too."""
+    x = _images(seed=5)[:, :16, :16]
+    base = _tiny_base()
+    shared = layers.Conv2D(8, 1, name="shared")
+    inputs = keras.Input((16, 16, 3))
+    y = shared(shared(base(inputs)))
+    y = layers.GlobalAveragePooling2D()(y)
+    model = keras.Model(inputs, layers.Dense(2, activation="sigmoid")(y))
+    teacher = keras_dfka.Teacher(model, ["add"], labels=["p", "q"])
+    names = [layer.name for layer in teacher.model.layers]
+    assert "shared" in names and "shared_2" in names
+    np.testing.assert_allclose(
+        _numpy(teacher(x)[0]), _numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+    sequential = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            base,
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(2, activation="sigmoid"),
+        ]
+    )
+    teacher = keras_dfka.Teacher(sequential, ["add", "relu"], labels=["p", "q"])
+    np.testing.assert_allclose(
+        _numpy(teacher(x)[0]), _numpy(sequential(x)), rtol=1e-5, atol=1e-5
+    )
