@@ -123,9 +123,12 @@ def flatten_model(model, copy_weights=True):
     called once, so every layer of the result has one call and its output
     can end a teacher's block. `model` is not modified.
 
-    Top-level layers keep their names. A nested model's layer keeps its own
-    name unless a layer of the result already has it; then it is named
-    `<nested model name>_<layer name>`. `paths` maps each nested layer's path
+    Top-level layers keep their names (a layer called several times: its
+    later copies are numbered, `<name>_2`, ...). A nested model's layer keeps
+    its own name unless a layer of the result already has it; then it is
+    named `<nested model name>_<layer name>`. Explicit `training=` arguments
+    of the calls are dropped: the result runs every layer in the mode it is
+    called in (a teacher: always inference). `paths` maps each nested layer's path
     `"<nested model name>/<layer name>"` (one name per nesting level) to its
     name in the result.
 
