@@ -2,8 +2,8 @@
 Title: Bring your own teachers
 Author: keras-dfka contributors
 Date created: 2026/11/25
-Last modified: 2026/11/26
-Description: Wrap your own Keras classifiers as teachers: block names, multi-task heads, softmax and sigmoid tasks, logits, input ranges, mixed widths and balanced classes.
+Last modified: 2026/12/02
+Description: Wrap your own Keras classifiers as teachers: block names, multi-task heads, softmax and sigmoid tasks, logits, input ranges, mixed widths, keras.applications models and balanced classes.
 """
 
 """
@@ -375,6 +375,97 @@ balanced_dual.fit(
 )
 
 """
+## Teachers from keras.applications
+
+A teacher is often a `keras.applications` model with your head on top, built
+the usual way: the application is called as a layer, so it sits *nested*
+inside your model. `Teacher` inlines nested models (functional or
+`Sequential`, recursively) into one flat graph of fresh copies of their
+layers, weights copied, so `blocks` can name layers inside the application:
+by their own name (`"block_6_expand_relu"`), or by their path
+(`"mobilenetv2_0.35_32/block_6_expand_relu"`) when a layer of yours has the
+same name (the inner copy is then renamed `"<application>_<layer>"`).
+`teacher.blocks` holds the names in the flat graph.
+
+`keras_dfka.propose_blocks(model)` proposes the blocks: the ends of the
+model's stages, one per spatial size smaller than the image (the last layer
+at that size where no skip connection crosses the cut). With `num_blocks=N`
+it keeps the last (deepest) `N`, so teachers of different depths can have
+the same number of blocks. `keras-dfka inspect --model m.keras` marks the
+same layers, and `keras-dfka amalgamate` uses them for a teacher given no
+`--blocks`.
+
+Mind the pixel range each application expects (with its ImageNet weights):
+MobileNetV2 (like ResNetV2, InceptionV3, Xception) takes `[-1, 1]`:
+`input_range=(-1, 1)`. EfficientNet, EfficientNetV2, MobileNetV3 and
+ConvNeXt have their preprocessing (`Rescaling`, `Normalization`) inside and
+take `[0, 255]`: `input_range=(0, 255)`. ResNet50 and VGG expect BGR
+channels minus the ImageNet means, which no `(low, high)` range expresses:
+build that preprocessing into your model as layers and give the range its
+first layer takes. Here the weights are random (`weights=None`; no
+download), at 32x32 with the smallest MobileNetV2, only to show the wiring.
+"""
+
+
+def application_classifier(base, labels, name):
+    inputs = keras.Input((32, 32, 3), name=f"{name}_image")
+    x = layers.GlobalAveragePooling2D(name=f"{name}_pool")(base(inputs))
+    outputs = layers.Dense(len(labels), activation="sigmoid", name=f"{name}_out")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+mobilenet = application_classifier(
+    keras.applications.MobileNetV2(
+        weights=None, include_top=False, input_shape=(32, 32, 3), alpha=0.35
+    ),
+    ["Smiling"],
+    "mobilenet",
+)
+efficientnet = application_classifier(
+    keras.applications.EfficientNetB0(
+        weights=None, include_top=False, input_shape=(32, 32, 3)
+    ),
+    ["Male"],
+    "efficientnet",
+)
+print("MobileNetV2 stage ends:", keras_dfka.propose_blocks(mobilenet))
+print("EfficientNetB0 stage ends:", keras_dfka.propose_blocks(efficientnet))
+mobilenet_teacher = keras_dfka.Teacher(
+    mobilenet,
+    blocks=keras_dfka.propose_blocks(mobilenet, num_blocks=3),
+    labels=["Smiling"],
+    input_range=(-1.0, 1.0),
+)
+efficientnet_teacher = keras_dfka.Teacher(
+    efficientnet,
+    blocks=keras_dfka.propose_blocks(efficientnet, num_blocks=3),
+    labels=["Male"],
+    input_range=(0.0, 255.0),
+)
+images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+np.testing.assert_allclose(
+    keras.ops.convert_to_numpy(mobilenet_teacher(images)[0]),
+    keras.ops.convert_to_numpy(mobilenet(2.0 * images - 1.0)),
+    atol=1e-5,
+)
+print("MobileNetV2 teacher levels:", mobilenet_teacher.level_shapes)
+print("EfficientNetB0 teacher levels:", efficientnet_teacher.level_shapes)
+
+"""
+The two architectures amalgamate like any teachers with the same number of
+blocks: the filters resize and project the shared features to each one. The
+shared widths are half the widest teacher's, capped at `max_feature_width`
+(256 by default), so that a 2048-channel ResNet50 stage does not make the
+generator and the student that wide.
+"""
+
+applications_gan = keras_dfka.AmalgamGAN(
+    [mobilenet_teacher, efficientnet_teacher], latent_dim=size["latent_dim"]
+)
+print("Shared levels:", applications_gan.level_shapes)
+print("Generated images:", tuple(applications_gan.generate(2).shape))
+
+"""
 ## A KerasCV backbone as a teacher (optional)
 
 A teacher built on a [KerasCV](https://keras.io/keras_cv/) backbone is a
@@ -429,6 +520,8 @@ else:
 - `from_logits=True` for logits outputs (per task with `Task(from_logits=)`).
 - `input_range=(low, high)` for models that expect another pixel range.
 - Teachers may differ in width and spatial size, not in the number of blocks.
+- A `keras.applications` model inside yours is inlined: name its layers in
+  `blocks`, or take `keras_dfka.propose_blocks(model, num_blocks=N)`.
 - `gan.balanced_latents(n, task=...)` evens out a softmax task's classes in
   what the student sees; `dual.hard_latents(n)` finds the vectors it still
   gets most wrong.

@@ -22,6 +22,7 @@ from keras_dfka import losses
 from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
 from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.dual_generator import DualGenerator
+from keras_dfka.model_graph import propose_blocks
 from keras_dfka.pipeline import AmalgamationConfig
 from keras_dfka.pipeline import AmalgamationResult
 from keras_dfka.pipeline import amalgamate
@@ -39,6 +40,7 @@ __all__ = [
     "DualGenerator",
     "TargetNet",
     "amalgamate",
+    "propose_blocks",
     "callbacks",
     "Task",
     "Teacher",

@@ -14,7 +14,9 @@ from keras_dfka.compile_utils import check_learning_rate
 from keras_dfka.compile_utils import reject_compile_arguments
 from keras_dfka.datasets.latent_noise import draw_latents
 from keras_dfka.datasets.latent_noise import latent_pool
+from keras_dfka.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
 from keras_dfka.group_stack_generator import build_group_stack_generator
+from keras_dfka.group_stack_generator import check_max_feature_width
 from keras_dfka.group_stack_generator import shared_level_shapes
 from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.teacher import Teacher
@@ -249,6 +251,9 @@ class AmalgamGAN(Trainer, keras.Model):
             `shared_level_shapes`): this sets the compression.
         feature_widths: optional list of `B` ints overriding the shared widths
             of levels `2..B+1`.
+        max_feature_width: int >= 8 or None, the cap of the shared widths
+            computed from `feature_width_multiplier` (default 256; see
+            `shared_level_shapes`).
         loss_weights: `"default"` (the paper's losses plus the
             BatchNorm-statistics prior, without the activation term),
             `"paper"` (exactly the paper's losses), or a dict overriding some
@@ -298,6 +303,7 @@ class AmalgamGAN(Trainer, keras.Model):
         latent_dim=100,
         feature_width_multiplier=0.5,
         feature_widths=None,
+        max_feature_width=DEFAULT_MAX_FEATURE_WIDTH,
         loss_weights="default",
         use_filters=True,
         filter_reduction=4,
@@ -316,6 +322,7 @@ class AmalgamGAN(Trainer, keras.Model):
             feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True
         )
         self.feature_widths = None if feature_widths is None else list(feature_widths)
+        self.max_feature_width = check_max_feature_width(max_feature_width)
         self.loss_weights = resolve_loss_weights(loss_weights)
         self._loss_weights_arg = (
             loss_weights if isinstance(loss_weights, str) else dict(loss_weights)
@@ -344,7 +351,10 @@ class AmalgamGAN(Trainer, keras.Model):
             warn_teachers_without_batch_norm(teachers, self.loss_weights["batch_norm"])
         self.num_blocks = teachers[0].num_blocks
         self.level_shapes = shared_level_shapes(
-            teachers, self.feature_width_multiplier, self.feature_widths
+            teachers,
+            self.feature_width_multiplier,
+            self.feature_widths,
+            self.max_feature_width,
         )
         self.generator = build_group_stack_generator(
             self.level_shapes, self.latent_dim, name=f"{self.name}_generator"
@@ -623,6 +633,7 @@ class AmalgamGAN(Trainer, keras.Model):
             "latent_dim": self.latent_dim,
             "feature_width_multiplier": self.feature_width_multiplier,
             "feature_widths": self.feature_widths,
+            "max_feature_width": self.max_feature_width,
             "loss_weights": self._loss_weights_arg,
             "use_filters": self.use_filters,
             "filter_reduction": self.filter_reduction,

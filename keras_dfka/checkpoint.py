@@ -30,10 +30,13 @@ import os
 import keras
 import numpy as np
 
+from keras_dfka.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
+
 STATE_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 # Fields that do not change what a run computes.
 _UNCHECKED_FIELDS = ("verbose", "resume", "checkpoint_dir", "checkpoint_steps")
+_LATER_FIELDS = {"max_feature_width": DEFAULT_MAX_FEATURE_WIDTH}
 
 
 def has_checkpoint(directory):
@@ -119,6 +122,11 @@ def run_fingerprint(config, teachers, target_labels):
     for verbosity and the checkpoint fields), the target labels, and each
     teacher's name, labels and a digest of its weights."""
     values = {k: v for k, v in config.to_dict().items() if k not in _UNCHECKED_FIELDS}
+    # Fields added since checkpoints existed, left out at their default so
+    # that a checkpoint written before them still resumes.
+    for name, default in _LATER_FIELDS.items():
+        if values.get(name) == default:
+            values.pop(name)
     digests = []
     for teacher in teachers:
         digest = hashlib.sha256()

@@ -3,30 +3,48 @@
 import math
 
 import keras
+import numpy as np
 from keras import layers
 
 from keras_dfka.validation import check_float
 from keras_dfka.validation import check_widths
 
+# The default cap of the shared widths computed from the multiplier.
+DEFAULT_MAX_FEATURE_WIDTH = 256
 
-def shared_level_shapes(teachers, feature_width_multiplier=0.5, feature_widths=None):
+
+def shared_level_shapes(
+    teachers,
+    feature_width_multiplier=0.5,
+    feature_widths=None,
+    max_feature_width=DEFAULT_MAX_FEATURE_WIDTH,
+):
     """The shared feature space: one shape per level `1..B+1`.
 
     Level 1 is the image (all teachers take the same input shape). For levels
     `2..B+1` the spatial size is the largest of the teachers' and the width is
     `feature_widths[l - 2]` when given, else
-    `max(8, round(feature_width_multiplier * max over teachers of their width))`.
+    `min(max_feature_width, max(8, round(feature_width_multiplier * w)))`
+    with `w` the largest of the teachers' widths at that level. The cap keeps
+    wide teachers (ResNet50's 2048-channel stage) from making the generator
+    and the student as wide: the teacher-level filters project the shared
+    features to each teacher's own width anyway. Teachers up to
+    `max_feature_width / feature_width_multiplier` channels wide (512 with
+    the defaults) are not affected.
 
     Args:
         teachers: list of `keras_dfka.Teacher` with the same number of blocks.
         feature_width_multiplier: float > 0.
         feature_widths: optional list of `B` ints, the widths of levels
-            `2..B+1`.
+            `2..B+1` (the cap does not apply to them).
+        max_feature_width: int >= 8 or None (no cap), the largest width of a
+            level computed from the multiplier (default 256).
 
     Returns:
         A list of `B + 1` shape tuples without the batch axis.
     """
     check_float(feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True)
+    check_max_feature_width(max_feature_width)
     num_blocks = teachers[0].num_blocks
     if feature_widths is not None:
         feature_widths = check_widths(feature_widths)
@@ -50,6 +68,8 @@ def shared_level_shapes(teachers, feature_width_multiplier=0.5, feature_widths=N
             width = feature_widths[level - 2]
         else:
             width = max(8, int(round(width * feature_width_multiplier)))
+            if max_feature_width is not None:
+                width = min(width, max_feature_width)
         if ranks == {1}:
             shapes.append((width,))
         else:
@@ -57,6 +77,20 @@ def shared_level_shapes(teachers, feature_width_multiplier=0.5, feature_widths=N
             wide = max(s[1] for s in teacher_shapes)
             shapes.append((height, wide, width))
     return shapes
+
+
+def check_max_feature_width(max_feature_width):
+    """Checks `max_feature_width`: None or an int >= 8."""
+    if max_feature_width is not None and (
+        isinstance(max_feature_width, bool)
+        or not isinstance(max_feature_width, (int, np.integer))
+        or max_feature_width < 8
+    ):
+        raise ValueError(
+            "`max_feature_width` must be None or an integer >= 8 (the "
+            f"smallest shared width). Received: max_feature_width={max_feature_width!r}"
+        )
+    return None if max_feature_width is None else int(max_feature_width)
 
 
 def _upsample(x, target_hw, name):

@@ -29,6 +29,8 @@ from keras_dfka.checkpoint import run_fingerprint
 from keras_dfka.datasets.latent_noise import LatentNoise
 from keras_dfka.datasets.latent_noise import LatentSet
 from keras_dfka.dual_generator import DualGenerator
+from keras_dfka.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
+from keras_dfka.group_stack_generator import check_max_feature_width
 from keras_dfka.label_plan import LabelPlan
 from keras_dfka.non_finite import raise_if_non_finite_weights
 from keras_dfka.target_net import TargetNet
@@ -119,6 +121,11 @@ class AmalgamationConfig:
     )
     feature_widths: list | None = _field(
         None, "explicit shared widths of levels 2..B+1 (overrides the multiplier)"
+    )
+    max_feature_width: int | None = _field(
+        DEFAULT_MAX_FEATURE_WIDTH,
+        "the cap of the shared widths computed from the multiplier (wide "
+        "teachers such as ResNet50)",
     )
     loss_weights: str | dict = _field(
         "adversarial",
@@ -291,6 +298,7 @@ class AmalgamationConfig:
         if self.feature_widths is not None:
             for i, width in enumerate(check_widths(self.feature_widths)):
                 check_int(width, f"feature_widths[{i}]", 1)
+        check_max_feature_width(self.max_feature_width)
         if self.balanced_latents is not None:
             check_int(self.balanced_latents, "balanced_latents", 1)
         if self.hard_latents is not None:
@@ -374,6 +382,7 @@ class AmalgamationConfig:
             "latent_dim": self.latent_dim,
             "feature_width_multiplier": self.feature_width_multiplier,
             "feature_widths": self.feature_widths,
+            "max_feature_width": self.max_feature_width,
             "loss_weights": self.loss_weights,
             "augment": self.augment,
             "latent_targets": self.latent_targets,

@@ -4,6 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_dfka.model_graph import PATH_SEPARATOR
+from keras_dfka.model_graph import flatten_model
+from keras_dfka.model_graph import has_nested_models
 from keras_dfka.non_finite import non_finite_weights
 from keras_dfka.task import Task
 from keras_dfka.validation import check_bool
@@ -49,9 +52,19 @@ class Teacher(keras.layers.Layer):
         model: a functional `keras.Model` with one image input and one output
             per task (a single tensor, or a list of tensors).
         blocks: list of `B >= 1` layer names whose outputs end blocks `1..B`,
-            in the order the image flows through them. Each must be a top-level
-            layer of `model` called once, and no connection may skip across a
-            block boundary.
+            in the order the image flows through them. Each must be a layer
+            of `model` called once, and no connection may skip across a
+            block boundary. `keras_dfka.propose_blocks(model)` proposes the
+            ends of the model's stages.
+            Nested models (a functional or Sequential model called as a
+            layer, e.g. a `keras.applications` model) are inlined into one
+            flat graph (fresh copies of their layers, weights copied, each
+            called once), so a block may name a layer inside one: by its
+            own name (e.g. `"block_6_expand_relu"`), or by its path
+            `"<nested model name>/<layer name>"` (needed only when a layer
+            outside has the same name: the inner copy is then named
+            `"<nested model name>_<layer name>"`). `teacher.blocks` holds the
+            names in the flat graph, which `teacher.model` is.
         tasks: list of `keras_dfka.Task` (or dicts of their arguments), one
             per model output, in the model's output order. Omit it for a
             single-output model and give `labels` and `activation` instead.
@@ -175,12 +188,35 @@ class Teacher(keras.layers.Layer):
                 f"layer names. Received: blocks={blocks!r}"
             )
         blocks = list(blocks)
-        layer_names = [layer.name for layer in model.layers]
-        for block in blocks:
-            if block not in layer_names:
+        bad = non_finite_weights(model)
+        if bad:
+            raise ValueError(
+                f"Teacher '{self.name}': the model has non-finite weights (NaN or "
+                f"infinity) in {len(bad)} variable(s): {bad[:5]}. A teacher must "
+                "be a trained model with finite weights; check how it was "
+                "trained or saved."
+            )
+        # Nested models (e.g. a keras.applications model called as a layer)
+        # are inlined into one flat graph, whose layers are fresh copies.
+        flat, paths = None, {}
+        if has_nested_models(model):
+            flat, paths = flatten_model(model)
+        source = flat if flat is not None else model
+        layer_names = [layer.name for layer in source.layers]
+        for index, block in enumerate(blocks):
+            if isinstance(block, str) and block not in layer_names and block in paths:
+                blocks[index] = paths[block]
+            elif not isinstance(block, str) or block not in layer_names:
+                nested = (
+                    " (layers of nested models by their own name or their path "
+                    f"'<model>{PATH_SEPARATOR}<layer>')"
+                    if paths
+                    else ""
+                )
                 raise ValueError(
-                    f"Teacher '{self.name}': `blocks` names layer '{block}', "
-                    f"which is not in the model. Available layers: {layer_names}"
+                    f"Teacher '{self.name}': `blocks` names layer {block!r}, "
+                    f"which is not in the model. Available layers{nested}: "
+                    f"{layer_names}"
                 )
         if len(set(blocks)) != len(blocks):
             raise ValueError(
@@ -202,18 +238,15 @@ class Teacher(keras.layers.Layer):
             "label_priors": self.label_priors,
         }
 
-        bad = non_finite_weights(model)
-        if bad:
-            raise ValueError(
-                f"Teacher '{self.name}': the model has non-finite weights (NaN or "
-                f"infinity) in {len(bad)} variable(s): {bad[:5]}. A teacher must "
-                "be a trained model with finite weights; check how it was "
-                "trained or saved."
-            )
-
         # Frozen clone; the user's model is left untouched.
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
+        if flat is not None:
+            clone = flat
+        else:
+            clone = keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+            for layer in clone.layers:
+                if isinstance(layer, keras.layers.Normalization):
+                    layer.finalize_state()  # Its mean follows the weights.
         clone.trainable = False
         self.model = clone
         image = clone.inputs[0]

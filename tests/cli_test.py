@@ -122,6 +122,7 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
     assert [t["name"] for t in summary["teachers"]] == ["hair", "face"]
     assert summary["teachers"][1]["blocks"] == ["face_block1", "face_block2"]
     assert summary["teachers"][1]["from_logits"] is True
+    assert [t["blocks_proposed"] for t in summary["teachers"]] == [False, False]
     assert summary["steps"] == {"adversarial_amalgamation": 2}
     assert summary["environment"]["backend"] == keras.backend.backend()
     assert set(summary["final_losses"]) == {"adversarial_amalgamation"}
@@ -464,3 +465,70 @@ def test_command_prints_no_backend_start_up_lines(argv):
     assert result.returncode == (0 if argv == ["--help"] else 2)
     for line in ("cpu_feature_guard", "absl::InitializeLog", "oneDNN"):
         assert line not in output
+
+
+def _nested_teacher(path):
+    """A teacher whose convolutions sit in a nested functional model."""
+    keras.utils.set_random_seed(0)
+    image = keras.Input(IMAGE_SHAPE, name="base_image")
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", name="base_conv1")(image)
+    x = keras.layers.ReLU(name="base_relu1")(x)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="base_conv2")(x)
+    x = keras.layers.ReLU(name="base_relu2")(x)
+    base = keras.Model(image, x, name="base")
+    inputs = keras.Input(IMAGE_SHAPE, name="hair_image")
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(base(inputs))
+    outputs = keras.layers.Dense(2, activation="sigmoid", name="hair")(x)
+    keras.Model(inputs, outputs, name="nested_hair").save(path)
+    return path
+
+
+def test_inspect_proposes_blocks_of_a_nested_model(tmp_path, capsys):
+    path = _nested_teacher(str(tmp_path / "nested.keras"))
+    capsys.readouterr()
+    assert main(["inspect", "--model", path]) == 0
+    out = capsys.readouterr().out
+    assert "nested models are inlined" in out
+    assert "| base_conv1 | Conv2D |" in out and "stage_end" in out
+    assert "| base_relu1 | ReLU | (None, 8, 8, 4) | 0 | * |" in out
+    assert "proposed --blocks (the 2 stage ends" in out
+    assert out.rstrip().endswith("base_relu1,base_relu2")
+
+
+def test_missing_blocks_are_proposed(teachers, tmp_path, capsys):
+    from keras_dfka.cli.amalgamate import propose_missing_blocks
+
+    nested = _nested_teacher(str(tmp_path / "nested.keras"))
+    models = [keras.saving.load_model(p) for p in (teachers["hair"], nested)]
+    # Neither given: every stage end of each (2 each).
+    specs = [{"path": "hair.keras"}, {"path": "nested.keras"}]
+    assert propose_missing_blocks(specs, models) == [0, 1]
+    assert specs[0]["blocks"] == ["hair_b2_relu1", "hair_block2"]
+    assert specs[1]["blocks"] == ["base_relu1", "base_relu2"]
+    # One given: the others take its count, their last stage ends.
+    specs = [{"path": "hair.keras", "blocks": ["hair_block2"]}, {"path": "n"}]
+    assert propose_missing_blocks(specs, models) == [1]
+    assert specs[1]["blocks"] == ["base_relu2"]
+    specs = [{"path": "hair.keras", "blocks": ["a", "b", "c"]}, {"path": "n"}]
+    with pytest.raises(ValueError, match="argument --blocks: missing for --teacher n"):
+        propose_missing_blocks(specs, models)
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="none can be proposed: .*no stage end"):
+        propose_missing_blocks([{"path": "d"}], [dense])
+
+    # On the command line: the proposal is printed (then, here, a usage
+    # error stops the run before training).
+    argv = amalgamate_args(teachers, str(tmp_path / "t.keras"), "Blond_Hair,Bald")
+    argv[argv.index("--teacher") : argv.index("--teacher") + 6] = [
+        "--teacher",
+        nested,
+        "--labels",
+        "Black_Hair,Blond_Hair",
+    ]
+    capsys.readouterr()
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert f"--teacher {nested}: proposed --blocks base_relu1,base_relu2" in (
+        captured.out
+    )
+    assert "argument --target-labels" in captured.err

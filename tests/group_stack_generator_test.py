@@ -152,6 +152,59 @@ def test_shared_level_shapes_bad_feature_widths(teacher_a, feature_widths):
         shared_level_shapes([teacher_a], feature_widths=feature_widths)
 
 
+class _WideTeacher:
+    """Stands for a teacher: `shared_level_shapes` reads only its shapes."""
+
+    def __init__(self, level_shapes):
+        self.level_shapes = level_shapes
+        self.num_blocks = len(level_shapes) - 1
+
+
+def test_shared_level_shapes_cap_wide_teachers():
+    # ResNet50's stage ends at 224x224, and a narrow MobileNetV2.
+    resnet = _WideTeacher(
+        [(224, 224, 3), (56, 56, 256), (28, 28, 512), (14, 14, 1024), (7, 7, 2048)]
+    )
+    mobilenet = _WideTeacher(
+        [(224, 224, 3), (56, 56, 144), (28, 28, 192), (14, 14, 576), (7, 7, 1280)]
+    )
+    assert shared_level_shapes([resnet, mobilenet]) == [
+        (224, 224, 3),
+        (56, 56, 128),
+        (28, 28, 256),
+        (14, 14, 256),
+        (7, 7, 256),
+    ]
+    assert shared_level_shapes([resnet], max_feature_width=None)[1:] == [
+        (56, 56, 128),
+        (28, 28, 256),
+        (14, 14, 512),
+        (7, 7, 1024),
+    ]
+    assert [s[-1] for s in shared_level_shapes([resnet], max_feature_width=64)] == [
+        3,
+        64,
+        64,
+        64,
+        64,
+    ]
+    # Explicit widths are not capped.
+    widths = shared_level_shapes([resnet], feature_widths=[512, 512, 512, 512])
+    assert [s[-1] for s in widths[1:]] == [512, 512, 512, 512]
+
+
+@pytest.mark.parametrize("cap", [4, 0, 2.5, True, "256"])
+def test_shared_level_shapes_bad_cap(teacher_a, cap):
+    with pytest.raises(ValueError, match="`max_feature_width` must be None or an int"):
+        shared_level_shapes([teacher_a], max_feature_width=cap)
+
+
+def test_small_teachers_are_below_the_cap(teacher_a, teacher_b):
+    assert shared_level_shapes(
+        [teacher_a, teacher_b], max_feature_width=None
+    ) == shared_level_shapes([teacher_a, teacher_b])
+
+
 # ---------------------------------------------------------------------------
 # build_group_stack_generator
 # ---------------------------------------------------------------------------
@@ -447,3 +500,19 @@ def test_gan_duplicate_teacher_or_task_names(teacher_a):
     )
     with pytest.raises(ValueError, match="Task names must be unique"):
         keras_dfka.AmalgamGAN([teacher_a, clash], latent_dim=4)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        (224, 112, 56, 28, 14, 7),  # ResNet50 / MobileNetV2 at 224x224
+        (96, 48, 24, 12, 6, 3),
+        (150, 75, 38, 19, 10, 5),  # odd sizes: resizing, not upsampling
+    ],
+)
+def test_generator_image_size_of_large_teachers(sizes):
+    """5 blocks (the last ends at the smallest size): the generator makes
+    levels 1..5 at the teacher's sizes, the image at full size."""
+    shapes = [(sizes[0], sizes[0], 3)] + [(s, s, 8) for s in sizes[1:]]
+    generator = build_group_stack_generator(shapes, latent_dim=4)
+    assert [tuple(o.shape[1:]) for o in generator.outputs] == shapes[:-1]

@@ -246,3 +246,14 @@ def test_adversarial_schedule_checks_its_fields():
         tiny_config(adversarial_weight=float("inf"))
     with pytest.raises(ValueError, match="student_updates"):
         tiny_config(student_updates=0)
+
+
+def test_checkpoints_written_before_max_feature_width_still_resume():
+    from keras_dfka.checkpoint import run_fingerprint
+
+    # At its default the field is left out of the fingerprint, as in the
+    # checkpoints written before it existed; another value is checked.
+    default = run_fingerprint(AmalgamationConfig(), [], ["a"])["config"]
+    assert "max_feature_width" not in default
+    other = run_fingerprint(AmalgamationConfig(max_feature_width=64), [], ["a"])
+    assert other["config"]["max_feature_width"] == 64

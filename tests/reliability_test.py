@@ -475,3 +475,72 @@ def test_the_docs_table_names_exactly_these_tests():
     here = {name for name in globals() if name.startswith("test_")}
     here.discard("test_the_docs_table_names_exactly_these_tests")
     assert named == here
+
+
+def nested_model():
+    """A classifier calling a small functional base (2 stage ends)."""
+    keras.utils.set_random_seed(0)
+    image = keras.Input(SHAPE, name="base_image")
+    x = layers.Conv2D(4, 3, strides=2, padding="same", name="conv1")(image)
+    x = layers.ReLU(name="relu1")(x)
+    x = layers.Conv2D(4, 3, strides=2, padding="same", name="conv2")(x)
+    base = keras.Model(image, layers.ReLU(name="relu2")(x), name="base")
+    inputs = keras.Input(SHAPE)
+    x = layers.GlobalAveragePooling2D()(base(inputs))
+    return keras.Model(inputs, layers.Dense(2, activation="sigmoid")(x), name="outer")
+
+
+def test_propose_blocks_refuses():
+    model = nested_model()
+    assert keras_dfka.propose_blocks(model) == ["relu1", "relu2"]
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match=r"`num_blocks` must be None or an int"):
+            keras_dfka.propose_blocks(model, num_blocks=bad)
+    with pytest.raises(
+        ValueError, match=r"`num_blocks` must be at most 2: .*Received: num_blocks=3"
+    ):
+        keras_dfka.propose_blocks(model, num_blocks=3)
+    inputs = keras.Input(SHAPE)
+    flat = keras.Model(inputs, layers.Dense(2)(layers.GlobalAveragePooling2D()(inputs)))
+    with pytest.raises(ValueError, match="has no stage end to propose"):
+        keras_dfka.propose_blocks(flat)
+
+
+def test_unknown_block_of_a_nested_model():
+    with pytest.raises(ValueError, match=r"'nope', .*path '<model>/<layer>'"):
+        keras_dfka.Teacher(nested_model(), ["nope"], labels=["a", "b"])
+
+
+def test_max_feature_width_refuses(teacher):
+    message = r"`max_feature_width` must be None or an integer >= 8"
+    with pytest.raises(ValueError, match=message + r".*max_feature_width=4"):
+        keras_dfka.AmalgamGAN([teacher], latent_dim=4, max_feature_width=4)
+    with pytest.raises(ValueError, match=message + r".*max_feature_width=2.5"):
+        pipeline.AmalgamationConfig(max_feature_width=2.5)
+
+
+def test_cli_teacher_without_blocks_that_cannot_be_proposed(tmp_path, capsys):
+    nested, plain = str(tmp_path / "nested.keras"), str(tmp_path / "plain.keras")
+    nested_model().save(nested)
+    inputs = keras.Input(SHAPE)
+    x = layers.GlobalAveragePooling2D()(inputs)
+    keras.Model(inputs, layers.Dense(2, activation="sigmoid")(x)).save(plain)
+    output = str(tmp_path / "out" / "t.keras")
+    common = ["--target-labels", "a", "--output", output]
+    capsys.readouterr()
+    argv = ["amalgamate", "--teacher", plain, "--labels", "a,b", *common]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"argument --blocks: missing for --teacher {plain} (teacher 1)" in err
+    assert "none can be proposed" in err and "no stage end" in err
+    # Fewer stage ends than the blocks given to another teacher.
+    argv = [
+        "amalgamate",
+        *["--teacher", nested, "--labels", "a,b"],
+        *["--teacher", nested, "--blocks", "relu1,relu2,conv2", "--labels", "c,d"],
+        *common,
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "whose 2 stage ends ['relu1', 'relu2'] are fewer than the 3 blocks" in err
+    assert not os.path.exists(os.path.dirname(output))

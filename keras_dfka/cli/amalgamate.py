@@ -21,11 +21,10 @@ def output_paths(output):
 
 
 def check_teacher_groups(specs):
-    """Each `--teacher` group has `--blocks` and `--labels` or `--tasks`."""
+    """Each `--teacher` group has `--labels` or `--tasks` (`--blocks` may be
+    left out: see `propose_missing_blocks`)."""
     for index, spec in enumerate(specs, start=1):
         where = f"for --teacher {spec['path']} (teacher {index})"
-        if "blocks" not in spec:
-            raise CommandError(f"argument --blocks: missing {where}")
         if "labels" in spec and "tasks" in spec:
             raise CommandError(
                 f"argument --tasks: give --labels or --tasks {where}, not both"
@@ -37,6 +36,44 @@ def check_teacher_groups(specs):
                 f"argument --activation: only with --labels; {where} the "
                 "activations are part of --tasks"
             )
+
+
+def propose_missing_blocks(specs, models):
+    """Fills in `--blocks` where it was left out: the teacher's stage ends
+    (`keras_dfka.propose_blocks`), the last `N` of them. `N` is the number of
+    blocks of the first teacher given `--blocks`, else the smallest number of
+    stage ends among the teachers (every teacher needs the same number).
+
+    Returns:
+        The indices of the teachers whose blocks were proposed.
+    """
+    from keras_dfka.model_graph import propose_blocks
+
+    proposals = {}
+    for index, (spec, model) in enumerate(zip(specs, models)):
+        if "blocks" in spec:
+            continue
+        try:
+            proposals[index] = propose_blocks(model)
+        except ValueError as error:
+            raise CommandError(
+                f"argument --blocks: missing for --teacher {spec['path']} "
+                f"(teacher {index + 1}), and none can be proposed: {error}"
+            ) from None
+    if not proposals:
+        return []
+    given = [len(spec["blocks"]) for spec in specs if "blocks" in spec]
+    count = given[0] if given else min(len(p) for p in proposals.values())
+    for index, proposal in proposals.items():
+        if len(proposal) < count:
+            raise CommandError(
+                f"argument --blocks: missing for --teacher {specs[index]['path']} "
+                f"(teacher {index + 1}), whose {len(proposal)} stage ends "
+                f"{proposal} are fewer than the {count} blocks of the teachers "
+                "given --blocks; give its --blocks"
+            )
+        specs[index]["blocks"] = proposal[-count:]
+    return sorted(proposals)
 
 
 def teacher_names(specs, models):
@@ -138,6 +175,12 @@ def run_amalgamate(args):
     from keras_dfka.non_finite import raise_if_non_finite_weights
 
     models = [load_model(spec["path"], "--teacher") for spec in specs]
+    proposed = propose_missing_blocks(specs, models)
+    for index in proposed:
+        print(
+            f"--teacher {specs[index]['path']}: proposed --blocks "
+            + ",".join(specs[index]["blocks"])
+        )
     names = teacher_names(specs, models)
     teachers = [
         build_teacher(spec, index, model, name)
@@ -174,13 +217,14 @@ def run_amalgamate(args):
                 "path": spec["path"],
                 "name": teacher.name,
                 "blocks": list(teacher.blocks),
+                "blocks_proposed": index in proposed,
                 "labels": teacher.label_names,
                 "tasks": [task.get_config() for task in teacher.tasks],
                 "from_logits": teacher.from_logits,
                 "input_range": list(teacher.input_range),
                 "parameters": teacher_params[teacher.name],
             }
-            for spec, teacher in zip(specs, teachers)
+            for index, (spec, teacher) in enumerate(zip(specs, teachers))
         ],
         "target_labels": list(args.target_labels),
         "target_tasks": target.task_names,

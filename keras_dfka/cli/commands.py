@@ -221,6 +221,9 @@ def run_inspect(args):
     import keras_dfka
     from keras_dfka.evaluation import count_params
     from keras_dfka.evaluation import format_table
+    from keras_dfka.model_graph import flatten_model
+    from keras_dfka.model_graph import has_nested_models
+    from keras_dfka.model_graph import propose_blocks
 
     model = load_model(args.model, "--model")
     inputs = getattr(model, "inputs", None) or []
@@ -230,8 +233,21 @@ def run_inspect(args):
     )
     if inputs:
         print("inputs: " + ", ".join(shape_text(i.shape) for i in inputs))
+    is_target = isinstance(model, keras_dfka.TargetNet)
+    shown, proposed, why_not = model, [], None
+    if not is_target and len(inputs) == 1 and hasattr(model, "_nodes_by_depth"):
+        if has_nested_models(model):
+            shown, _ = flatten_model(model, copy_weights=False)
+            print(
+                "nested models are inlined: the layers below are those a "
+                "keras_dfka.Teacher (and --blocks) sees"
+            )
+        try:
+            proposed = propose_blocks(shown)
+        except ValueError as error:
+            why_not = str(error)
     rows = []
-    for index, layer in enumerate(model.layers):
+    for index, layer in enumerate(shown.layers):
         rows.append(
             {
                 "index": index,
@@ -239,9 +255,11 @@ def run_inspect(args):
                 "class": type(layer).__name__,
                 "output_shape": _layer_output_shape(layer),
                 "parameters": count_params(layer) if layer.built else 0,
+                "stage_end": "*" if layer.name in proposed else "",
             }
         )
-    print(format_table(rows, ["index", "name", "class", "output_shape", "parameters"]))
+    columns = ["index", "name", "class", "output_shape", "parameters"]
+    print(format_table(rows, columns + (["stage_end"] if proposed else [])))
     outputs = getattr(model, "outputs", None)
     if outputs:
         names = getattr(model, "output_names", None) or [""] * len(outputs)
@@ -265,4 +283,11 @@ def run_inspect(args):
             "For --blocks, name layers that end a block: each called once, with "
             "no connection skipping across it."
         )
+        if proposed:
+            print(
+                f"proposed --blocks (the {len(proposed)} stage ends, marked *; "
+                "with fewer blocks, the last ones): " + ",".join(proposed)
+            )
+        elif why_not:
+            print(f"no --blocks to propose: {why_not}")
     return 0

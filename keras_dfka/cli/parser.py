@@ -295,7 +295,10 @@ def build_parser():
         convert=_name_list,
         metavar="L1,L2,...",
         help="the layer names that end the teacher's blocks, in order (see "
-        f"'{PROG} inspect'); every teacher needs the same number",
+        f"'{PROG} inspect'); every teacher needs the same number. Without it, "
+        "the teacher's stage ends are proposed (keras_dfka.propose_blocks): "
+        "the last N of them, N the number of blocks of the teachers given "
+        "--blocks, else the smallest number of stage ends of the teachers",
     )
     group.add_argument(
         "--labels",
@@ -479,8 +482,10 @@ def build_parser():
         parents=[common],
         allow_abbrev=False,
         help="list a model's layers (to choose --blocks)",
-        description="Prints each top-level layer's name, class and output "
-        "shape, and a TargetNet's target labels.",
+        description="Prints each layer's name, class and output shape (the "
+        "layers of nested models inlined, as a teacher sees them), the "
+        "proposed --blocks (the stage ends) of a teacher, and a TargetNet's "
+        "target labels.",
     )
     inspect.add_argument("--model", required=True, metavar="PATH.keras")
     inspect.set_defaults(command_name="inspect")
