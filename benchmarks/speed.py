@@ -264,7 +264,10 @@ def build_trainer(spec):
     teachers = build_teachers(spec)
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
     gan = keras_dfka.AmalgamGAN(
-        teachers, latent_dim=spec["latent_dim"], loss_weights=spec["loss_weights"]
+        teachers,
+        latent_dim=spec["latent_dim"],
+        loss_weights=spec["loss_weights"],
+        augment=spec.get("augment"),
     )
     if spec["stage"] == 1:
         gan.compile(jit_compile=jit)
