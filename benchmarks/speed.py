@@ -1403,7 +1403,7 @@ def format_comparison_markdown(report):
     contenders = [CONTENDER_NAMES[b] for b in report["backends"]] + ["torch"]
     lines += [
         "",
-        f"## Steps/s (median of {settings['rounds']} rounds)",
+        f"## Steps/s (median over {settings['rounds']} round(s))",
         "",
         "| stage | batch | " + " | ".join(contenders) + " | best Keras / torch |",
         "|---|---|" + "---|" * len(contenders) + "---|",
