@@ -4,6 +4,18 @@
     python benchmarks/speed.py --backend=jax         # results/speed_jax.json
     python benchmarks/speed.py --backend=jax --quick # results/speed_jax_quick.json
 
+Against a plain PyTorch reference of the same steps
+(`benchmarks/torch_reference.py`; needs torch, e.g. `pip install -e ".[torch]"`):
+
+    python benchmarks/speed.py --reference=torch --backend=tensorflow,jax
+
+first checks that the reference computes our losses, gradients and Adam
+updates on the same weights (nothing is timed if it does not), then times
+each Keras backend's step and the torch reference's, interleaved in rounds
+(`--rounds`), each measurement in a fresh subprocess, with the load average
+before and after each round (`run_comparison`; results/speed_vs_torch.json).
+Its own flags: `--rounds`, `--torch_threads`, `--torch_compile`.
+
 `--quick` is a smoke run with tiny models (16x16 images, 2 measurements at a
 time); its timings only show that everything runs. An existing output file is
 kept unless `--overwrite`. Other flags: `--batch_sizes=32,64`, `--jit=on`,
