@@ -279,8 +279,9 @@ def _same(a):
 class Chain(nn.Module):
     """A Keras functional chain (each layer feeds the next), in torch.
 
-    `forward(x)` returns the outputs at `taps` (indices into `layers`, the
-    input of layer `i`), or the last output.
+    `forward(x, start, stop)` runs `layers[start:stop]` (a plain loop, as
+    `nn.Sequential`); `run` also returns the outputs of chosen layers and
+    the inputs of the BatchNorm layers (`bn_indices`).
     """
 
     def __init__(self, layers, names, bn_indices):
@@ -308,21 +309,18 @@ class Chain(nn.Module):
         return x, outs, bn_inputs
 
 
-def convert_chain(model, converter, input_rank=4):
+def convert_chain(model, converter):
     """Builds a `Chain` from a Keras functional model that is a chain.
 
     Args:
         model: a functional `keras.Model` whose layers each take the output
             of the one before.
         converter: a `Converter` (collects the weight pairs).
-        input_rank: the rank of the model's input (2 for the generator's
-            `z`, 4 for images).
 
     Returns:
         `(chain, index)`: `index[layer_name]` is the index in `chain.layers`
         of the module that produces that Keras layer's output.
     """
-    import keras
     from keras import layers as kl
 
     modules, names, index, bn_indices = [], [], {}, []
@@ -330,7 +328,6 @@ def convert_chain(model, converter, input_rank=4):
         layer for layer in model.layers if not isinstance(layer, kl.InputLayer)
     ]
     previous = model.inputs[0]
-    rank = input_rank
     for position, layer in enumerate(keras_layers):
         where = f"model '{model.name}', layer '{layer.name}'"
         if layer.input is not previous:
@@ -352,7 +349,6 @@ def convert_chain(model, converter, input_rank=4):
             if not isinstance(keras_layers[position - 1], kl.Dense):
                 raise ValueError(f"{where}: a Reshape must follow a Dense.")
             new = [ViewNCHW(layer.target_shape)]
-            rank = 4
         elif isinstance(layer, kl.BatchNormalization):
             bn_indices.append(len(modules))
             new = converter.batch_norm(layer, where)
@@ -385,7 +381,6 @@ def convert_chain(model, converter, input_rank=4):
             if layer.keepdims:
                 raise ValueError(f"{where}: keepdims=True is not supported.")
             new = [GlobalAveragePool()]
-            rank = 2
         else:
             raise ValueError(
                 f"{where}: layer type {type(layer).__name__} is not supported by "
@@ -394,7 +389,6 @@ def convert_chain(model, converter, input_rank=4):
         modules.extend(new)
         names.extend([layer.name] * len(new))
         index[layer.name] = len(modules) - 1
-    del rank, keras
     return Chain(modules, names, bn_indices), index
 
 
@@ -494,7 +488,7 @@ class Generator(nn.Module):
 
     def __init__(self, model, converter):
         super().__init__()
-        self.chain, index = convert_chain(model, converter, input_rank=2)
+        self.chain, index = convert_chain(model, converter)
         by_output = {}
         for layer in model.layers:
             for i, t in enumerate(model.outputs):
