@@ -1374,7 +1374,7 @@ def format_comparison_markdown(report):
         f"{settings['epochs']} timed blocks of {settings['steps']} steps after "
         "a warm-up block, median block",
     ]
-    if "error" in equivalence or "stages" not in equivalence:
+    if "error" in equivalence or "precisions" not in equivalence:
         lines.append(
             f"- Equivalence check: FAILED ({equivalence.get('error', 'no result')})"
         )

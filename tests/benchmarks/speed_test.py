@@ -158,6 +158,8 @@ def test_quick_torch_reference_run_reports_every_contender(tmp_path):
         assert len(row["best_keras_over_torch_per_round"]) == 1
     assert len(report["load_average_start"]) == 3
     assert len(report["load_average_end"]) == 3
+    assert "- Equivalence check (batch 4, augmentation off" in report["markdown"]
+    assert "tensorflow): passed" in report["markdown"]
     assert "best Keras / torch" in report["markdown"]
     assert "## Per round" in report["markdown"]
 
