@@ -639,7 +639,7 @@ def measure_torch(spec):
 
     def step(z):
         optimizer.zero_grad(set_to_none=True)
-        loss, logs = compute(z)
+        loss, logs = compute(z, reference.draw_augmentation())
         loss.backward()
         optimizer.step()
         return logs

@@ -666,11 +666,15 @@ class _Reference(nn.Module):
         ]
         return KerasAdam([g for g in groups if g["params"]], **config)
 
+    def draw_augmentation(self):
+        """The random draws of one step's augmentation (None: none)."""
+        return None
+
     def train_step(self, z, optimizer):
         """One training step: loss, backward, Adam. Returns `(loss, logs)`
         as detached tensors (no host sync)."""
         optimizer.zero_grad(set_to_none=True)
-        loss, logs = self.compute_step_loss(z)
+        loss, logs = self.compute_step_loss(z, self.draw_augmentation())
         loss.backward()
         optimizer.step()
         return loss.detach(), {k: v.detach() for k, v in logs.items()}
@@ -706,6 +710,7 @@ class Stage1Reference(_Reference):
         self.activations = list(gan.activations)
         self.num_blocks = gan.num_blocks
         self.augment = gan.augment if augment is None else bool(augment)
+        self.image_shape = tuple(gan.level_shapes[0])
         self.rng = torch.Generator().manual_seed(seed)
         if "intermediate" not in self.loss_names:
             for p in self.filters.parameters():
@@ -714,23 +719,43 @@ class Stage1Reference(_Reference):
     def parameter_groups(self):
         return [list(self.generator.parameters()), list(self.filters.parameters())]
 
-    def random_flip_and_shift(self, images):
-        """`keras_dfka.utils.random_flip_and_shift` (one draw per batch)."""
-        height, width = images.shape[2], images.shape[3]
-        if torch.rand((), generator=self.rng) < 0.5:
-            images = torch.flip(images, dims=(3,))
+    def draw_augmentation(self):
+        """One batch's draws of `random_flip_and_shift`: 0-d tensors `(flip,
+        shift_h, shift_w)` (None when the augmentation is off). Drawn
+        outside `compute_step_loss`, so that `torch.compile` of it sees
+        tensors, not Python numbers to specialize on."""
+        if not self.augment:
+            return None
+        height, width = self.image_shape[:2]
         limit_h, limit_w = max(1, height // 8), max(1, width // 8)
-        shift_h = int(torch.randint(-limit_h, limit_h + 1, (), generator=self.rng))
-        shift_w = int(torch.randint(-limit_w, limit_w + 1, (), generator=self.rng))
-        return torch.roll(images, shifts=(shift_h, shift_w), dims=(2, 3))
+        return (
+            torch.rand((), generator=self.rng) < 0.5,
+            torch.randint(-limit_h, limit_h + 1, (), generator=self.rng),
+            torch.randint(-limit_w, limit_w + 1, (), generator=self.rng),
+        )
 
-    def compute_step_loss(self, z):
+    def random_flip_and_shift(self, images, draws=None):
+        """`keras_dfka.utils.random_flip_and_shift` (one draw per batch):
+        a horizontal flip with probability 1/2 (`torch.where`, as
+        `ops.where` there), then a circular shift (`torch.roll` as an
+        index gather, so the shifts stay tensors)."""
+        flip, shift_h, shift_w = draws or self.draw_augmentation()
+        height, width = images.shape[2], images.shape[3]
+        images = torch.where(flip, torch.flip(images, dims=(3,)), images)
+        rows = torch.remainder(torch.arange(height) - shift_h, height)
+        columns = torch.remainder(torch.arange(width) - shift_w, width)
+        return images.index_select(2, rows).index_select(3, columns)
+
+    def compute_step_loss(self, z, augmentation=None):
         """The joint loss (Eq. 11) and the logged terms, as the Keras step
-        with `training=True`."""
+        with `training=True`; `augmentation`: `draw_augmentation()`'s draws
+        (None: drawn here when the augmentation is on)."""
         weights = self.loss_weights
         outputs = self.generator(z)
         images = outputs[0]
-        seen = self.random_flip_and_shift(images) if self.augment else images
+        seen = images
+        if self.augment:
+            seen = self.random_flip_and_shift(images, augmentation)
         predictions, head_features, bn_terms = [], [], []
         for teacher in self.teachers:
             probabilities, features, bn_inputs = teacher.image_pass(seen)
@@ -855,10 +880,11 @@ class Stage2Reference(_Reference):
             start += batch_size
         return total
 
-    def compute_step_loss(self, z):
+    def compute_step_loss(self, z, augmentation=None):
         """The block-wise losses and `{"loss", "block_b"}`, as the Keras step
         with `training=True` (the generator and the teachers' targets are
-        not differentiated there either: `torch.no_grad`)."""
+        not differentiated there either: `torch.no_grad`). `augmentation`
+        is unused: stage 2 does not augment."""
         with torch.no_grad():
             outputs = self.generator(z)
             images = outputs[0]
