@@ -4,6 +4,18 @@
     python benchmarks/speed.py --backend=jax         # results/speed_jax.json
     python benchmarks/speed.py --backend=jax --quick # results/speed_jax_quick.json
 
+Against a plain PyTorch reference of the same steps
+(`benchmarks/torch_reference.py`; needs torch, e.g. `pip install -e ".[torch]"`):
+
+    python benchmarks/speed.py --reference=torch --backend=tensorflow,jax
+
+first checks that the reference computes our losses, gradients and Adam
+updates on the same weights (nothing is timed if it does not), then times
+each Keras backend's step and the torch reference's, interleaved in rounds
+(`--rounds`), each measurement in a fresh subprocess, with the load average
+before and after each round (`run_comparison`; results/speed_vs_torch.json).
+Its own flags: `--rounds`, `--torch_threads`, `--torch_compile`.
+
 `--quick` is a smoke run with tiny models (16x16 images, 2 measurements at a
 time); its timings only show that everything runs. An existing output file is
 kept unless `--overwrite`. Other flags: `--batch_sizes=32,64`, `--jit=on`,
@@ -128,12 +140,49 @@ QUICK_SETTINGS = dict(
     jobs=2,
 )
 
+# `--reference=torch`: our steps against the plain PyTorch reference, on two
+# CelebA-like teachers (the face example's CelebA teachers: small_cnn widths
+# 16, 32, 64 at 64x64, 8 sigmoid labels each, 4 target labels each).
+COMPARE_SETTINGS = {
+    "labels_per_teacher": 8,
+    "target_labels_per_teacher": 4,
+    "batch_sizes": [64, 128],
+    "rounds": 3,
+    # The equivalence check before the timing: its batch and Adam steps.
+    "check_batch_size": 8,
+    "check_steps": 2,
+    "torch_compile": False,
+    "torch_threads": None,
+}
+QUICK_COMPARE_SETTINGS = dict(
+    COMPARE_SETTINGS, batch_sizes=[8], rounds=1, check_batch_size=4
+)
+
 FLAGS = flags.FLAGS
 
 
 def define_flags():
     """Defines the command-line flags (only when run as a script)."""
-    flags.DEFINE_enum("backend", None, list(BACKENDS), "Keras backend (default: env).")
+    flags.DEFINE_list(
+        "backend",
+        None,
+        "Keras backend (default: env); with --reference=torch a list "
+        "(e.g. tensorflow,jax): the Keras backends timed against torch.",
+    )
+    flags.DEFINE_enum(
+        "reference",
+        None,
+        ["torch"],
+        "torch: time the stage-1/2 steps against the plain PyTorch reference "
+        "(benchmarks/torch_reference.py), interleaved in rounds.",
+    )
+    flags.DEFINE_integer("rounds", None, "With --reference: rounds of measurements.")
+    flags.DEFINE_bool(
+        "torch_compile", False, "With --reference=torch: torch.compile the loss."
+    )
+    flags.DEFINE_integer(
+        "torch_threads", None, "With --reference=torch: torch.set_num_threads."
+    )
     flags.DEFINE_string(
         "output", None, "JSON path (default: results/speed_<backend>[_quick].json)."
     )
@@ -161,6 +210,20 @@ def settings_for(quick=False, **overrides):
         if value is not None:
             settings[key] = value
     settings["quick"] = bool(quick)
+    return settings
+
+
+def compare_settings_for(quick=False, **overrides):
+    """The settings of `--reference=torch`: `settings_for(quick)` with
+    `COMPARE_SETTINGS` (or `QUICK_COMPARE_SETTINGS`), then overrides."""
+    settings = settings_for(quick)
+    settings.update(QUICK_COMPARE_SETTINGS if quick else COMPARE_SETTINGS)
+    settings["jobs"] = 1  # Contenders never run at once.
+    for key, value in overrides.items():
+        if key not in settings:
+            raise ValueError(f"Unknown setting {key!r}; known: {sorted(settings)}")
+        if value is not None:
+            settings[key] = value
     return settings
 
 
@@ -264,7 +327,10 @@ def build_trainer(spec):
     teachers = build_teachers(spec)
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
     gan = keras_dfka.AmalgamGAN(
-        teachers, latent_dim=spec["latent_dim"], loss_weights=spec["loss_weights"]
+        teachers,
+        latent_dim=spec["latent_dim"],
+        loss_weights=spec["loss_weights"],
+        augment=spec.get("augment"),
     )
     if spec["stage"] == 1:
         gan.compile(jit_compile=jit)
@@ -521,11 +587,178 @@ def matmul_ceiling(size=2048, repeats=7):
     }
 
 
+def load_torch_reference():
+    """Imports benchmarks/torch_reference.py (which imports torch)."""
+    import importlib.util
+
+    path = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "torch_reference.py"
+    )
+    spec = importlib.util.spec_from_file_location("torch_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def torch_available():
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def measure_torch(spec):
+    """Times the torch reference's step as `measure_fit` times `fit()`.
+
+    The Keras trainer of the spec is built (under this subprocess's Keras
+    backend, torch) only to copy its weights into the reference. Then one
+    warm-up block of `steps` steps, and `epochs` timed blocks; each block
+    draws its latent batches (`torch.randn`), runs the steps (zero_grad,
+    forward, backward, Adam), keeps running sums of the logged terms (as
+    Keras's loss trackers do) and ends by reading them (a host sync, as
+    `measure_fit` reads the logs at epoch end). The step time is the median
+    block over its steps.
+    """
+    import torch
+
+    if spec.get("torch_threads"):
+        torch.set_num_threads(int(spec["torch_threads"]))
+    reference_module = load_torch_reference()
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    model = build_trainer(dict(spec, kind="fit"))
+    if spec["stage"] == 1:
+        reference = reference_module.Stage1Reference(model)
+    else:
+        reference = reference_module.Stage2Reference(model)
+    del model
+    reference.train()
+    optimizer = reference.make_optimizer()
+    compute = reference.compute_step_loss
+    if spec.get("torch_compile"):
+        compute = torch.compile(compute)
+
+    def step(z):
+        optimizer.zero_grad(set_to_none=True)
+        loss, logs = compute(z, reference.draw_augmentation())
+        loss.backward()
+        optimizer.step()
+        return logs
+
+    build_seconds = time.perf_counter() - started
+    steps, timed_blocks = spec["steps"], spec["epochs"]
+    max_seconds = spec.get("max_seconds") or float("inf")
+    generator = torch.Generator().manual_seed(0)
+
+    def block():
+        sums, count = {}, 0
+        for _ in range(steps):
+            z = torch.randn(spec["batch_size"], spec["latent_dim"], generator=generator)
+            logs = step(z)
+            with torch.no_grad():
+                for name, value in logs.items():
+                    value = value.detach()
+                    sums[name] = sums[name] + value if name in sums else value
+            count += 1
+        return [float(v) / count for v in sums.values()]
+
+    durations = []
+    timed_seconds = 0.0
+    final = []
+    for index in range(1 + timed_blocks):
+        start = time.perf_counter()
+        final = block()
+        durations.append(time.perf_counter() - start)
+        if index >= 1:
+            timed_seconds += durations[-1]
+            if timed_seconds > max_seconds:
+                break
+    timed = durations[1:]
+    seconds_per_step = statistics.median(timed) / steps
+    return {
+        "kind": "torch_fit",
+        "spec": spec,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_compile": bool(spec.get("torch_compile")),
+        "build_seconds": build_seconds,
+        "warmup_seconds": durations[0],
+        "epoch_seconds": timed,
+        "timed_steps": steps * len(timed),
+        "seconds_per_step": seconds_per_step,
+        "steps_per_second": 1.0 / seconds_per_step,
+        "samples_per_second": spec["batch_size"] / seconds_per_step,
+        "mean_steps_per_second": steps * len(timed) / sum(timed),
+        "trainable_parameters": int(
+            sum(p.numel() for p in reference.parameters() if p.requires_grad)
+        ),
+        "losses_finite": all(math.isfinite(v) for v in final),
+        "baseline_rss_mb": baseline,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_equivalence(spec):
+    """The torch reference's equivalence check on both stages (a worker).
+
+    For each precision (float32, the benchmark's; float64, which separates
+    rounding from a real difference), builds each stage's Keras trainer
+    (augmentation off) and its torch reference on the same weights, and
+    compares them on the same latent batches (`torch_reference.check_stage1`
+    / `check_stage2`).
+    """
+    import keras
+
+    from keras_dfka.evaluation import environment_info
+
+    reference_module = load_torch_reference()
+    precisions = {}
+    # float64 needs no flag under TensorFlow (JAX would need jax_enable_x64).
+    dtypes = ("float32", "float64") if keras.backend.backend() == "tensorflow" else ()
+    for dtype in dtypes or ("float32",):
+        with reference_module.keras_precision(dtype):
+            stages = {}
+            for stage in spec["stages"]:
+                model = build_trainer(
+                    dict(spec, stage=stage, jit="auto", augment=False)
+                )
+                check = (
+                    reference_module.check_stage1
+                    if stage == 1
+                    else reference_module.check_stage2
+                )
+                result = check(
+                    model, batch_size=spec["batch_size"], steps=spec["steps"]
+                )
+                result["passed"] = reference_module.check_passed(result)
+                stages[f"stage{stage}"] = result
+                keras.backend.clear_session()
+        precisions[dtype] = stages
+    import torch
+
+    return {
+        "kind": "equivalence",
+        "spec": spec,
+        "tolerances": reference_module.TOLERANCES,
+        "precisions": precisions,
+        "passed": all(
+            r["passed"] for stages in precisions.values() for r in stages.values()
+        ),
+        "environment": environment_info(),
+        "torch_version": torch.__version__,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
 def run_worker(spec):
     """Runs one measurement in this process (the subprocess side)."""
     kind = spec["kind"]
     if kind == "fit":
         return measure_fit(spec)
+    if kind == "torch_fit":
+        return measure_torch(spec)
+    if kind == "equivalence":
+        return run_equivalence(spec)
     if kind == "flops":
         return count_flops(spec)
     if kind == "sweep_flops":
@@ -595,6 +828,178 @@ def run_benchmark(backend, settings, log=_log):
     return _run_benchmark(backend, settings, log, {})
 
 
+CONTENDER_NAMES = {"tensorflow": "keras-tensorflow", "jax": "keras-jax"}
+
+
+def comparison_specs(settings, backends):
+    """`[(contender, backend, spec)]` of one round, per (stage, batch size):
+    each Keras backend (its default `jit_compile="auto"`) and torch."""
+    plan = []
+    for stage in settings["stages"]:
+        for batch_size in settings["batch_sizes"]:
+            for backend in backends:
+                spec = fit_spec(
+                    settings, backend, stage=stage, jit="auto", batch_size=batch_size
+                )
+                plan.append((CONTENDER_NAMES[backend], backend, spec))
+            spec = fit_spec(
+                settings, "torch", stage=stage, jit="auto", batch_size=batch_size
+            )
+            spec.update(
+                kind="torch_fit",
+                torch_compile=bool(settings["torch_compile"]),
+                torch_threads=settings["torch_threads"],
+            )
+            plan.append(("torch", "torch", spec))
+    return plan
+
+
+def run_comparison(backends, settings, log=_log):
+    """`--reference=torch`: the equivalence check, then interleaved rounds.
+
+    First the torch reference is checked against our trainers (in a
+    TensorFlow subprocess when TensorFlow is installed: only there are the
+    gradients and the float64 models compared); if it fails, nothing is
+    timed. Then, in each
+    round and for each (stage, batch size), every contender (the Keras
+    backends, then torch; the order rotates by one each round) is timed in
+    its own fresh subprocess, one at a time, with `os.getloadavg()` recorded
+    before and after the round.
+
+    Returns:
+        The report dict (`equivalence`, `rounds`, `summary`, `markdown`).
+    """
+    if settings["share_jax_compilation_cache"]:
+        with tempfile.TemporaryDirectory() as cache_dir:
+            env = {
+                "JAX_COMPILATION_CACHE_DIR": cache_dir,
+                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            }
+            return _run_comparison(backends, settings, log, env)
+    return _run_comparison(backends, settings, log, {})
+
+
+def _run_comparison(backends, settings, log, extra_env):
+    timeout = settings["timeout_seconds"]
+    report = {
+        "benchmark": "speed_vs_torch",
+        "backends": list(backends),
+        "quick": settings["quick"],
+        "settings": settings,
+        "load_average_start": list(os.getloadavg()),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    started = time.perf_counter()
+    import importlib.util
+
+    tensorflow = importlib.util.find_spec("tensorflow") is not None
+    check_backend = "tensorflow" if tensorflow else backends[0]
+    check_spec = dict(
+        model_spec(settings, batch_size=settings["check_batch_size"]),
+        kind="equivalence",
+        stages=settings["stages"],
+        steps=settings["check_steps"],
+    )
+    log(f"[speed] equivalence check of the torch reference ({check_backend})")
+    equivalence = run_in_subprocess(check_spec, check_backend, timeout, extra_env)
+    report["equivalence"] = equivalence
+    report["environment"] = equivalence.get("environment")
+    log(_describe_equivalence(equivalence))
+    report["rounds"] = []
+    if "error" in equivalence or not equivalence.get("passed"):
+        log("[speed] the torch reference failed its equivalence check: not timed")
+    else:
+        plan = comparison_specs(settings, backends)
+        contenders = [CONTENDER_NAMES[b] for b in backends] + ["torch"]
+        log(
+            f"[speed] {settings['rounds']} rounds of {len(plan)} measurements "
+            f"({', '.join(contenders)}), one at a time"
+        )
+        for r in range(settings["rounds"]):
+            shift = r % len(contenders)
+            order = contenders[shift:] + contenders[:shift]
+            load_before = list(os.getloadavg())
+            runs = []
+            for stage in settings["stages"]:
+                for batch_size in settings["batch_sizes"]:
+                    cell = {
+                        name: (backend, spec)
+                        for name, backend, spec in plan
+                        if spec["stage"] == stage and spec["batch_size"] == batch_size
+                    }
+                    for name in order:
+                        backend, spec = cell[name]
+                        result = run_in_subprocess(spec, backend, timeout, extra_env)
+                        result = dict(result, contender=name, round=r)
+                        log(f"  round {r + 1} {name}: {_describe(spec, result)[2:]}")
+                        runs.append(result)
+            report["rounds"].append(
+                {
+                    "round": r,
+                    "order": order,
+                    "load_average_before": load_before,
+                    "load_average_after": list(os.getloadavg()),
+                    "runs": runs,
+                }
+            )
+        report["summary"] = summarize_comparison(report, contenders)
+    report["load_average_end"] = list(os.getloadavg())
+    report["total_seconds"] = time.perf_counter() - started
+    report["markdown"] = format_comparison_markdown(report)
+    return report
+
+
+def summarize_comparison(report, contenders):
+    """Per (stage, batch size): each contender's steps/s per round and their
+    median, the best Keras contender and its ratio to torch (> 1: Keras is
+    faster), also per round."""
+    settings = report["settings"]
+    rows = []
+    for stage in settings["stages"]:
+        for batch_size in settings["batch_sizes"]:
+            per_contender = {}
+            for round_ in report["rounds"]:
+                for run in round_["runs"]:
+                    spec = run.get("spec", {})
+                    if (
+                        spec.get("stage") != stage
+                        or spec.get("batch_size") != batch_size
+                    ):
+                        continue
+                    per_contender.setdefault(run["contender"], []).append(
+                        run.get("steps_per_second")
+                    )
+            medians = {}
+            for name in contenders:
+                values = [v for v in per_contender.get(name, []) if v]
+                medians[name] = statistics.median(values) if values else None
+            keras_names = [n for n in contenders if n != "torch" and medians.get(n)]
+            best = max(keras_names, key=lambda n: medians[n]) if keras_names else None
+            torch_median = medians.get("torch")
+            ratio = medians[best] / torch_median if best and torch_median else None
+            round_ratios = []
+            for index in range(len(report["rounds"])):
+                values = per_contender.get(best, []) if best else []
+                torch_values = per_contender.get("torch", [])
+                if index < len(values) and index < len(torch_values):
+                    if values[index] and torch_values[index]:
+                        round_ratios.append(values[index] / torch_values[index])
+                        continue
+                round_ratios.append(None)
+            rows.append(
+                {
+                    "stage": stage,
+                    "batch_size": batch_size,
+                    "steps_per_second": per_contender,
+                    "median_steps_per_second": medians,
+                    "best_keras": best,
+                    "best_keras_over_torch": ratio,
+                    "best_keras_over_torch_per_round": round_ratios,
+                }
+            )
+    return rows
+
+
 def default_jit(backend):
     """What `jit_compile="auto"` resolves to on a CPU-only machine."""
     return "on" if backend == "jax" else "off"
@@ -642,6 +1047,8 @@ def _describe(spec, result):
         )
     if kind == "sweep_flops":
         return f"  sweep FLOPs: {len(result['flops'])} models {took}"
+    if kind == "equivalence":
+        return _describe_equivalence(result)
     if kind == "flops":
         counts = ", ".join(
             f"{stage} batch {batch}: {entry['flops'] / 1e9:.3f} GFLOP"
@@ -797,8 +1204,11 @@ def short_spec(spec):
         return f"stages {spec['stages']} batches {spec['batch_sizes']}"
     if spec.get("kind") == "sweep_flops":
         return f"{len(spec['models'])} sweep models"
+    jit = "eager torch" if spec.get("kind") == "torch_fit" else f"jit={spec['jit']}"
+    if spec.get("torch_compile"):
+        jit = "torch.compile"
     return (
-        f"stage {spec['stage']} jit={spec['jit']} batch={spec['batch_size']} "
+        f"stage {spec['stage']} {jit} batch={spec['batch_size']} "
         f"teachers={spec['num_teachers']} blocks={len(spec['widths'])} "
         f"size={spec['image_size']}"
     )
@@ -908,6 +1318,146 @@ def format_markdown(report):
     return "\n".join(lines)
 
 
+def _describe_equivalence(result):
+    if "error" in result:
+        return "\n".join(
+            [f"  FAILED equivalence check: {result['error']}"]
+            + [f"    {x}" for x in result.get("stderr_tail", [])]
+        )
+    parts = []
+    for dtype, stages in result["precisions"].items():
+        for stage, check in stages.items():
+            gradient = check.get("max_gradient_relative_difference")
+            parts.append(
+                f"{stage} {dtype}: terms "
+                f"{check['max_term_relative_difference']:.1e}, gradients "
+                f"{_fmt(gradient, '{:.1e}')}, Adam updates "
+                f"{check['max_update_relative_difference']:.1e} "
+                f"({'passed' if check['passed'] else 'FAILED'})"
+            )
+    return "  equivalence (max relative differences): " + "; ".join(parts)
+
+
+def format_comparison_markdown(report):
+    """The Markdown summary of a `run_comparison` report."""
+    env = report.get("environment") or {}
+    settings = report["settings"]
+    equivalence = report.get("equivalence") or {}
+    torch_run = next(
+        (
+            run
+            for round_ in report.get("rounds", [])
+            for run in round_["runs"]
+            if run.get("kind") == "torch_fit"
+        ),
+        {},
+    )
+    lines = [
+        f"# Speed against the PyTorch reference{' (quick)' if report['quick'] else ''}",
+        "",
+        f"- Machine: {env.get('platform', 'n/a')}, {env.get('processor', 'n/a')}, "
+        f"{env.get('cpu_count', 'n/a')} CPUs; load average (1, 5, 15 min) "
+        f"{_loads(report.get('load_average_start'))} at start, "
+        f"{_loads(report.get('load_average_end'))} at end",
+        f"- Keras {env.get('keras_version', 'n/a')} "
+        f"({', '.join(report['backends'])}, jit_compile='auto'); torch "
+        f"{torch_run.get('torch_version', equivalence.get('torch_version', 'n/a'))}"
+        f", {torch_run.get('torch_threads', 'n/a')} threads "
+        f"({torch_run.get('torch_interop_threads', 'n/a')} inter-op), "
+        f"torch.compile {'on' if settings['torch_compile'] else 'off'}",
+        f"- Teachers: {settings['num_teachers']} x small_cnn widths "
+        f"{tuple(settings['widths'])} at {settings['image_size']}x"
+        f"{settings['image_size']}x3, {settings['labels_per_teacher']} sigmoid "
+        f"labels each ({settings['target_labels_per_teacher']} targets each); "
+        f"latent_dim {settings['latent_dim']}, loss weights "
+        f"'{settings['loss_weights']}', augmentation on; "
+        f"{settings['epochs']} timed blocks of {settings['steps']} steps after "
+        "a warm-up block, median block",
+    ]
+    if "error" in equivalence or "precisions" not in equivalence:
+        lines.append(
+            f"- Equivalence check: FAILED ({equivalence.get('error', 'no result')})"
+        )
+    else:
+        lines.append(
+            f"- Equivalence check (batch {settings['check_batch_size']}, "
+            "augmentation off, same weights, "
+            f"{equivalence['environment'].get('backend', 'n/a')}): "
+            f"{'passed' if equivalence['passed'] else 'FAILED'}"
+        )
+        lines += [
+            "",
+            "| precision | stage | term | Keras | torch | relative difference |",
+            "|---|---|---|---|---|---|",
+        ]
+        for dtype, stages in equivalence["precisions"].items():
+            for stage, check in stages.items():
+                for term, values in check["terms"].items():
+                    lines.append(
+                        f"| {dtype} | {stage[-1]} | {term} | {values['keras']:.6g} | "
+                        f"{values['torch']:.6g} | "
+                        f"{values['relative_difference']:.1e} |"
+                    )
+                lines.append(
+                    f"| {dtype} | {stage[-1]} | gradients (max over variables) "
+                    "| | | "
+                    f"{_fmt(check.get('max_gradient_relative_difference'), '{:.1e}')}"
+                    " |"
+                )
+                lines.append(
+                    f"| {dtype} | {stage[-1]} | updates after "
+                    f"{check['adam_steps']} Adam steps (max over variables) | | | "
+                    f"{check['max_update_relative_difference']:.1e} |"
+                )
+    summary = report.get("summary")
+    if not summary:
+        return "\n".join(lines)
+    contenders = [CONTENDER_NAMES[b] for b in report["backends"]] + ["torch"]
+    lines += [
+        "",
+        f"## Steps/s (median over {settings['rounds']} round(s))",
+        "",
+        "| stage | batch | " + " | ".join(contenders) + " | best Keras / torch |",
+        "|---|---|" + "---|" * len(contenders) + "---|",
+    ]
+    for row in summary:
+        medians = row["median_steps_per_second"]
+        lines.append(
+            f"| {row['stage']} | {row['batch_size']} | "
+            + " | ".join(_fmt(medians.get(n)) for n in contenders)
+            + f" | {_fmt(row['best_keras_over_torch'])}"
+            + (f" ({row['best_keras']})" if row["best_keras"] else "")
+            + " |"
+        )
+    lines += [
+        "",
+        "## Per round",
+        "",
+        "| round | order | load before | load after | stage | batch | "
+        + " | ".join(contenders)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(contenders),
+    ]
+    for round_ in report["rounds"]:
+        cells = {}
+        for run in round_["runs"]:
+            spec = run.get("spec", {})
+            key = (spec.get("stage"), spec.get("batch_size"))
+            value = run.get("steps_per_second")
+            cells.setdefault(key, {})[run["contender"]] = (
+                _fmt(value) if "error" not in run else "failed"
+            )
+        for (stage, batch), values in cells.items():
+            lines.append(
+                f"| {round_['round'] + 1} | {', '.join(round_['order'])} | "
+                f"{_loads(round_['load_average_before'])} | "
+                f"{_loads(round_['load_average_after'])} | {stage} | {batch} | "
+                + " | ".join(values.get(n, "n/a") for n in contenders)
+                + " |"
+            )
+    return "\n".join(lines)
+
+
 def _loads(values):
     return ", ".join(f"{x:.2f}" for x in values) if values else "n/a"
 
@@ -931,11 +1481,97 @@ def _set_backend(backend):
     os.environ["KERAS_BACKEND"] = backend
 
 
+def _parse_backends():
+    """`--backend` as a list (default: KERAS_BACKEND, else tensorflow)."""
+    backends = list(FLAGS.backend or [os.environ.get("KERAS_BACKEND", "tensorflow")])
+    allowed = BACKENDS + (("torch",) if FLAGS.worker else ())
+    for backend in backends:
+        if backend not in allowed:
+            raise app.UsageError(
+                f"--backend must be among {allowed}; got {','.join(backends)!r}"
+            )
+    if len(set(backends)) != len(backends):
+        raise app.UsageError(f"--backend repeats a backend: {','.join(backends)!r}")
+    if len(backends) > 1 and not FLAGS.reference:
+        raise app.UsageError(
+            "--backend takes one backend (a list only with --reference=torch); "
+            f"got {','.join(backends)!r}"
+        )
+    return backends
+
+
+def _common_overrides():
+    overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs}
+    if FLAGS.batch_sizes:
+        try:
+            overrides["batch_sizes"] = [int(b) for b in FLAGS.batch_sizes]
+        except ValueError:
+            raise app.UsageError(
+                f"--batch_sizes takes integers; got {FLAGS.batch_sizes}"
+            ) from None
+        if min(overrides["batch_sizes"]) <= 0:
+            raise app.UsageError(
+                f"--batch_sizes must be positive; got {FLAGS.batch_sizes}"
+            )
+    if FLAGS.stages:
+        if not set(FLAGS.stages) <= {"1", "2"}:
+            raise app.UsageError(f"--stages takes 1 and/or 2; got {FLAGS.stages}")
+        overrides["stages"] = [int(s) for s in FLAGS.stages]
+    for key in ("steps", "epochs"):
+        if overrides[key] is not None and overrides[key] <= 0:
+            raise app.UsageError(f"--{key} must be positive; got {overrides[key]}")
+    return overrides
+
+
+def main_reference(backends):
+    """`--reference=torch`: our steps against the PyTorch reference."""
+    for name in ("jit", "jobs"):
+        if getattr(FLAGS, name) is not None:
+            raise app.UsageError(
+                f"--{name} is not an option of --reference=torch (the Keras "
+                "steps run with jit_compile='auto', one measurement at a time)"
+            )
+    if not torch_available():
+        raise app.UsageError("--reference=torch needs torch: pip install torch")
+    overrides = _common_overrides()
+    if FLAGS.rounds is not None:
+        if FLAGS.rounds <= 0:
+            raise app.UsageError(f"--rounds must be positive; got {FLAGS.rounds}")
+        overrides["rounds"] = FLAGS.rounds
+    if FLAGS.torch_threads is not None and FLAGS.torch_threads <= 0:
+        raise app.UsageError(
+            f"--torch_threads must be positive; got {FLAGS.torch_threads}"
+        )
+    overrides["torch_threads"] = FLAGS.torch_threads
+    overrides["torch_compile"] = FLAGS.torch_compile
+    settings = compare_settings_for(FLAGS.quick, **overrides)
+    suffix = "_quick" if FLAGS.quick else ""
+    output = FLAGS.output or os.path.join(RESULTS_DIR, f"speed_vs_torch{suffix}.json")
+    if os.path.exists(output) and not FLAGS.overwrite:
+        raise app.UsageError(f"{output} exists; pass --overwrite to replace it.")
+    report = run_comparison(backends, settings)
+    print()
+    print(report["markdown"], flush=True)
+    write_report(report, output, overwrite=FLAGS.overwrite)
+    print(f"Wrote {output} ({report['total_seconds']:.0f} s)")
+    failures = [run for r in report["rounds"] for run in r["runs"] if "error" in run]
+    equivalence = report["equivalence"]
+    if failures or "error" in equivalence or not equivalence.get("passed"):
+        sys.exit(1)
+
+
 def main(argv):
     del argv
-    backend = FLAGS.backend or os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend not in BACKENDS:
-        raise app.UsageError(f"--backend must be one of {BACKENDS}; got {backend!r}")
+    backends = _parse_backends()
+    if FLAGS.reference and not FLAGS.worker:
+        # The parent only orchestrates: it imports no Keras backend.
+        main_reference(backends)
+        return
+    if FLAGS.rounds is not None or FLAGS.torch_threads is not None:
+        raise app.UsageError("--rounds and --torch_threads need --reference=torch")
+    if FLAGS.torch_compile:
+        raise app.UsageError("--torch_compile needs --reference=torch")
+    backend = backends[0]
     _set_backend(backend)
     if FLAGS.worker:
         if not FLAGS.worker_output:
@@ -944,20 +1580,14 @@ def main(argv):
         with open(FLAGS.worker_output, "w") as f:
             json.dump(result, f)
         return
-    overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs, "jobs": FLAGS.jobs}
-    if FLAGS.batch_sizes:
-        overrides["batch_sizes"] = [int(b) for b in FLAGS.batch_sizes]
-    if FLAGS.stages:
-        if not set(FLAGS.stages) <= {"1", "2"}:
-            raise app.UsageError(f"--stages takes 1 and/or 2; got {FLAGS.stages}")
-        overrides["stages"] = [int(s) for s in FLAGS.stages]
+    overrides = _common_overrides()
+    overrides["jobs"] = FLAGS.jobs
     if FLAGS.jit:
         if not set(FLAGS.jit) <= {"on", "off"}:
             raise app.UsageError(f"--jit takes on and/or off; got {FLAGS.jit}")
         overrides["jit_modes"] = list(FLAGS.jit)
-    for key in ("steps", "epochs", "jobs"):
-        if overrides[key] is not None and overrides[key] <= 0:
-            raise app.UsageError(f"--{key} must be positive; got {overrides[key]}")
+    if overrides["jobs"] is not None and overrides["jobs"] <= 0:
+        raise app.UsageError(f"--jobs must be positive; got {overrides['jobs']}")
     settings = settings_for(FLAGS.quick, **overrides)
     output = FLAGS.output or default_output(backend, FLAGS.quick)
     if os.path.exists(output) and not FLAGS.overwrite:
