@@ -297,12 +297,41 @@ def fit_spec(settings, backend, **kwargs):
 
 
 # ------------------------------------------------------ worker: build models
+# `spec["architecture"]` other than "small_cnn": an untrained
+# keras.applications backbone (weights=None), global pooling and a sigmoid
+# output, cut at its last `len(spec["widths"])` stage ends
+# (`keras_dfka.propose_blocks`); the pixel range it expects.
+APPLICATIONS = {
+    "mobilenet_v2": ("MobileNetV2", (-1.0, 1.0)),
+    "resnet50": ("ResNet50", (0.0, 255.0)),
+    "efficientnet_b0": ("EfficientNetB0", (0.0, 255.0)),
+}
+
+
+def application_classifier(architecture, size, num_labels, name):
+    """An untrained keras.applications classifier (no weights downloaded)."""
+    import keras
+
+    constructor = getattr(keras.applications, APPLICATIONS[architecture][0])
+    kwargs = {"alpha": 1.0} if architecture == "mobilenet_v2" else {}
+    base = constructor(
+        weights=None, include_top=False, input_shape=(size, size, 3), **kwargs
+    )
+    inputs = keras.Input((size, size, 3), name=f"{name}_image")
+    x = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(base(inputs))
+    outputs = keras.layers.Dense(num_labels, activation="sigmoid", name=f"{name}_out")(
+        x
+    )
+    return keras.Model(inputs, outputs, name=name)
+
+
 def build_teachers(spec):
     import keras_dfka
     from keras_dfka.teacher_zoo import block_names
     from keras_dfka.teacher_zoo import small_cnn
 
     size = spec["image_size"]
+    architecture = spec.get("architecture", "small_cnn")
     teachers = []
     for m in range(spec["num_teachers"]):
         task = keras_dfka.Task(
@@ -310,10 +339,26 @@ def build_teachers(spec):
             [f"t{m}_label{j}" for j in range(spec["labels_per_teacher"])],
             "sigmoid",
         )
-        model = small_cnn(
-            (size, size, 3), [task], widths=tuple(spec["widths"]), name=f"teacher_{m}"
-        )
-        teachers.append(keras_dfka.Teacher(model, block_names(model), tasks=[task]))
+        if architecture == "small_cnn":
+            model = small_cnn(
+                (size, size, 3),
+                [task],
+                widths=tuple(spec["widths"]),
+                name=f"teacher_{m}",
+            )
+            teacher = keras_dfka.Teacher(model, block_names(model), tasks=[task])
+        else:
+            model = application_classifier(
+                architecture, size, task.num_labels, f"teacher_{m}"
+            )
+            blocks = keras_dfka.propose_blocks(model, num_blocks=len(spec["widths"]))
+            teacher = keras_dfka.Teacher(
+                model,
+                blocks,
+                tasks=[task],
+                input_range=APPLICATIONS[architecture][1],
+            )
+        teachers.append(teacher)
     return teachers
 
 
@@ -424,6 +469,9 @@ def measure_fit(spec):
         "samples_per_second": spec["batch_size"] / seconds_per_step,
         "mean_steps_per_second": steps * len(timed) / sum(timed),
         "trainable_parameters": parameter_count(model.trainable_variables),
+        "level_shapes": [
+            list(shape) for shape in getattr(model, "amalgam_gan", model).level_shapes
+        ],
         "losses_finite": losses_finite,
         "baseline_rss_mb": baseline,
         "peak_rss_mb": peak_rss_mb(),
