@@ -12,6 +12,8 @@ replicas' gradients), so a step equals the one-device step.
 """
 
 import contextlib
+import json
+import os
 
 import keras
 from keras import ops
@@ -88,20 +90,25 @@ def synchronized_batch_norm(model, replicas):
 
 
 def process_index():
-    """The index of this process among the hosts training together: JAX's
-    `jax.process_index()`, the task id of a TensorFlow multi-worker
-    strategy, or the rank of an initialized `torch.distributed` group; 0 on
-    one host."""
+    """The index of this process among the hosts training together; 0 on one
+    host.
+
+    JAX: `jax.process_index()`. TensorFlow: the task of `TF_CONFIG` (what
+    `MultiWorkerMirroredStrategy` reads), numbered with the chief first
+    when the cluster has one. torch: the rank of an initialized
+    `torch.distributed` group.
+    """
     if _BACKEND == "jax":
         import jax
 
         return int(jax.process_index())
     if _BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        resolver = getattr(tf.distribute.get_strategy(), "cluster_resolver", None)
-        task_id = getattr(resolver, "task_id", None)
-        return int(task_id or 0)
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        task = config.get("task") or {}
+        index = int(task.get("index", 0))
+        if task.get("type") == "worker" and "chief" in (config.get("cluster") or {}):
+            index += 1
+        return index
     if _BACKEND == "torch":
         import torch.distributed
 
