@@ -121,13 +121,19 @@ def replica_count(model):
     return min(counts)
 
 
+STRATEGY = []
+
+
 @contextlib.contextmanager
 def several_devices():
     """The two simulated devices: the strategy's scope under TensorFlow, the
     DataParallel distribution under JAX."""
     if BACKEND == "tensorflow":
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():
+        # One strategy for the process: TensorFlow caches the collectives'
+        # instances by keys that a second strategy would reuse.
+        if not STRATEGY:
+            STRATEGY.append(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        with STRATEGY[0].scope():
             yield
     else:
         keras.distribution.set_distribution(keras.distribution.DataParallel())
