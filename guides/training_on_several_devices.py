@@ -100,6 +100,11 @@ teacher loaded before `set_distribution()` lives on one device, and `fit()`
 refuses it (naming its variables); under TensorFlow the trainer must be
 built and compiled in the strategy's scope, as any Keras model.
 
+Create one strategy per process and keep it: TensorFlow caches its
+collectives by keys that a second `MirroredStrategy` in the same process
+reuses, and a step of the second can then fail with "Shape mismatch in the
+collective instance".
+
 (`keras.distribution` is a JAX feature in Keras: under TensorFlow Keras
 ignores it, and keras-dfka's `fit()` refuses it rather than train on one
 device without a word. The torch backend is not covered here.)
