@@ -80,6 +80,17 @@ def test_adam_steps_on_two_devices_equal_one_device(results, trainer):
     assert case["replica_spread"] == 0.0
 
 
+@jax_only
+def test_adversarial_amalgamation_on_two_devices_equals_one_device(results):
+    """Its pool and step counter are one state under JAX's single program
+    (TensorFlow refuses several replicas: see below)."""
+    case = results["adversarial_amalgamation"]
+    assert case["replicas"] == 2
+    assert case["finite"]
+    assert case["max_difference"] < TOLERANCE
+    assert case["replica_spread"] == 0.0
+
+
 @multi_device
 def test_refuses_a_batch_the_devices_cannot_split(results):
     errors = results["errors"]

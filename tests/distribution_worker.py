@@ -261,12 +261,27 @@ def errors():
     return out
 
 
+def build_adversarial():
+    dual = build_dual()
+    keras.utils.set_random_seed(3)
+    student = keras_dfka.DualGenerator(
+        dual.amalgam_gan, ["red", "g"], block_wise=False, name="dual_e2e"
+    )
+    trainer = keras_dfka.AdversarialAmalgamation(
+        dual.amalgam_gan, student, pool_size=16, adversarial_start=0, seed=0
+    )
+    trainer.compile()
+    return trainer
+
+
 CASES = {
     "sgd_step": lambda: compare(lambda: build_gan(0.1), lambda: noise(BATCH, 1)),
     "amalgam_gan": lambda: compare(build_gan),
     "dual_generator": lambda: compare(build_dual),
     "errors": errors,
 }
+if BACKEND == "jax":  # TensorFlow refuses it on several replicas.
+    CASES["adversarial_amalgamation"] = lambda: compare(build_adversarial)
 
 
 def main(names):
