@@ -91,6 +91,11 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         Knowledge Distillation", AAAI 2022.
     """
 
+    # Under a tf.distribute strategy each replica would push its own images
+    # into its own copy of the pool (fit() refuses several replicas); JAX's
+    # DataParallel runs one program and keeps one pool.
+    _supports_replicas = False
+
     def __init__(
         self,
         amalgam_gan,

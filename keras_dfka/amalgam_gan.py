@@ -558,6 +558,9 @@ class AmalgamGAN(Trainer, keras.Model):
                 f"`z` must have shape (n, {self.latent_dim}). Received shape {z.shape}"
             )
         merged = map_batches(self.generator_outputs, z, batch_size)
+        # float32 also under a mixed precision policy (bfloat16 or float16
+        # activations).
+        merged = [np.asarray(m, dtype="float32") for m in merged]
         if return_features:
             return merged[0], merged[1:]
         return merged[0]

@@ -15,6 +15,7 @@ GUIDES = [
     "amalgamation_with_fit.py",
     "bring_your_own_teachers.py",
     "customizing_amalgamation.py",
+    "training_on_several_devices.py",
 ]
 HEADER_FIELDS = ("Title", "Author", "Date created", "Last modified", "Description")
 

@@ -474,6 +474,11 @@ def test_the_docs_table_names_exactly_these_tests():
         named = set(re.findall(r"`(test_\w+)`", f.read()))
     here = {name for name in globals() if name.startswith("test_")}
     here.discard("test_the_docs_table_names_exactly_these_tests")
+    # The refusals of training on several devices (run in a subprocess).
+    with open(
+        os.path.join(root, "tests", "distribution_test.py"), encoding="utf-8"
+    ) as f:
+        here |= set(re.findall(r"^def (test_refuses_\w+)\(", f.read(), re.M))
     assert named == here
 
 

@@ -110,12 +110,39 @@ class BaseTrainer:
         **kwargs,
     ):
         """`keras.Model.fit`, with the NaN guard among the callbacks unless
-        the model was compiled with `check_finite=False`."""
+        the model was compiled with `check_finite=False`.
+
+        On several devices (JAX: `keras.distribution.DataParallel`;
+        TensorFlow: a `tf.distribute` strategy), what cannot train correctly
+        is refused first, before anything is sharded or traced: batches the
+        devices cannot split, variables placed outside the distribution, and
+        a `keras.distribution` the backend would ignore."""
+        self._check_distributed_fit(x, batch_size)
         if getattr(self, "check_finite", True):
             callbacks = with_finite_guard(self, callbacks)
         return super().fit(
             x, y, batch_size, epochs, verbose, callbacks, *args, **kwargs
         )
+
+    def _check_distributed_fit(self, x, batch_size):
+        """Raises if `fit(x, batch_size=...)` cannot train as on one device.
+
+        Here: a `keras.distribution` set under a backend whose trainers do
+        not use it (only JAX's do); Keras would train on one device without
+        a word. The backends add their own checks.
+        """
+        current = keras.distribution.distribution()
+        if current is not None and keras.backend.backend() != "jax":
+            raise ValueError(
+                f"{type(self).__name__}.fit(): `keras.distribution` is set "
+                f"({type(current).__name__}), but only the JAX backend trains "
+                f"with it; the {keras.backend.backend()} backend would ignore it "
+                "and train on one device. Under TensorFlow use a "
+                "`tf.distribute.MirroredStrategy` instead (build the teachers "
+                "and the trainer and call compile() inside `strategy.scope()`), "
+                "or use KERAS_BACKEND=jax; else unset it with "
+                "`keras.distribution.set_distribution(None)`."
+            )
 
     def training_phases(self):
         """`[(variables, optimizer, loss_function)]`; by default one phase:

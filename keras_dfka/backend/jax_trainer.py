@@ -4,6 +4,7 @@ import jax
 import keras
 from keras import ops
 
+from keras_dfka import distribution
 from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
 
@@ -15,6 +16,83 @@ def assign_rows(variable, indices, values):
 
 
 class JAXTrainer(BaseTrainer):
+    """Under `keras.distribution.DataParallel` a step is one program over
+    the global batch (XLA adds the collectives), so it equals the one-device
+    step as it is. `fit()` first checks that every variable (the teachers'
+    too) lives on the distribution's devices and that the devices can split
+    every batch it can see; if `fit()` fails anyway, the variables keep
+    their last values (Keras detaches them while it trains)."""
+
+    def _check_distributed_fit(self, x, batch_size):
+        super()._check_distributed_fit(x, batch_size)
+        current = keras.distribution.distribution()
+        if current is None:
+            return
+        mesh = current.device_mesh
+        devices = set(mesh.backend_mesh.devices.flat)
+        misplaced = [
+            v.path
+            for v in self.variables
+            if v._value is not None and set(v.value.sharding.device_set) != devices
+        ]
+        if misplaced:
+            raise ValueError(
+                f"{type(self).__name__}.fit() under {type(current).__name__} "
+                f"over {len(devices)} devices: {len(misplaced)} variable(s) live "
+                f"on other devices, e.g. {misplaced[:3]}. They were created "
+                "before `keras.distribution.set_distribution(...)` (typically "
+                "the teachers' models, or the trainer itself). Set the "
+                "distribution first, then load or build the teacher models, "
+                "wrap them in `keras_dfka.Teacher` and build and compile the "
+                "trainer (or do all of it inside `with distribution.scope():`)."
+            )
+        axis = mesh.axis_names.index(current.batch_dim_name)
+        split = max(1, mesh.shape[axis] // jax.process_count())
+        for size, where in distribution.known_batch_sizes(x, batch_size).items():
+            if size % split:
+                raise ValueError(
+                    f"{type(self).__name__}.fit() under "
+                    f"{type(current).__name__}: the batch of {size} latent "
+                    f"vectors ({where}) cannot be split over the {split} "
+                    f"devices of this process. Use a batch size that is a "
+                    f"multiple of {split} (with arrays, also a number of "
+                    "samples that leaves no partial batch, or a multiple of "
+                    f"{split} in it)."
+                )
+
+    def fit(self, *args, **kwargs):
+        # Keras detaches the variables' values during fit() and reattaches
+        # them at the end of each epoch; an error in between (the devices
+        # cannot split a batch of a dataset whose batch size fit() could not
+        # see, say) would leave the model without values.
+        values = [(v, v._value) for v in self._state_variables()]
+        try:
+            return super().fit(*args, **kwargs)
+        except BaseException:
+            self._reattach_state(values)
+            raise
+
+    def _state_variables(self):
+        variables = list(self.variables)
+        if self.optimizer is not None:
+            variables += list(self.optimizer.variables)
+        return variables + list(self.metrics_variables)
+
+    def _reattach_state(self, values):
+        """After a failed `fit()`: the last step's state if a step ran, and
+        else (for the variables still detached) the values before `fit()`."""
+        if getattr(self, "_jax_state", None) and not getattr(
+            self, "_jax_state_synced", True
+        ):
+            try:
+                self.jax_state_sync()
+            except Exception:
+                pass
+        for variable, value in values:
+            if variable._value is None and value is not None:
+                if not (hasattr(value, "is_deleted") and value.is_deleted()):
+                    variable._value = value
+
     def _stateless_loss(
         self,
         trainable_variables,

@@ -8,6 +8,7 @@ import threading
 import keras
 import numpy as np
 
+from keras_dfka import distribution
 from keras_dfka.validation import check_int
 
 
@@ -92,6 +93,14 @@ class LatentNoise(keras.utils.PyDataset):
     drawn from `N(0, 1)`. Batch `i` of epoch `e` is a pure function of
     `(seed, e, i)`, so runs are reproducible and workers may run in parallel.
 
+    On several hosts (JAX `keras.distribution` over several processes,
+    TensorFlow's `MultiWorkerMirroredStrategy`), each process serves its own
+    share of the global batch (`batch_size` is then the per-process batch)
+    and draws its own stream: batch `i` of epoch `e` on process `p > 0` is a
+    function of `(seed, e, i, p)` (`keras_dfka.distribution.process_index()`,
+    read at the first batch), so the hosts do not train on identical
+    vectors. Process 0, and a single host, draw what they always drew.
+
     Args:
         latent_dim: int > 0, the width of each latent vector.
         batch_size: int > 0, the number of vectors per batch.
@@ -116,17 +125,27 @@ class LatentNoise(keras.utils.PyDataset):
         self.steps = check_int(steps, "steps", 1)
         self.seed = check_int(seed, "seed", 0)
         self._epoch = 0
+        self._process_index = None
 
     def __len__(self):
         return self.steps
+
+    @property
+    def process_index(self):
+        """The index of this process among the training hosts (0 on one
+        host), read once, at the first batch."""
+        if self._process_index is None:
+            self._process_index = distribution.process_index()
+        return self._process_index
 
     def __getitem__(self, index):
         if index < 0 or index >= self.steps:
             raise IndexError(f"Batch index {index} out of range [0, {self.steps}).")
         keep_large_allocations_on_the_heap()
-        return draw_latents(
-            self.batch_size, self.latent_dim, (self.seed, self._epoch, int(index))
-        )
+        seed = (self.seed, self._epoch, int(index))
+        if self.process_index:
+            seed += (self.process_index,)
+        return draw_latents(self.batch_size, self.latent_dim, seed)
 
     def on_epoch_end(self):
         self._epoch += 1

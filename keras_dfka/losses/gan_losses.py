@@ -9,6 +9,8 @@ depend on how many labels the teachers have.
 
 from keras import ops
 
+from keras_dfka.distribution import batch_mean
+
 EPSILON = 1e-7
 
 
@@ -166,6 +168,9 @@ def information_entropy_loss(predictions, activations, priors=None):
     loss = -(mean over units of H)
     ```
 
+    The batch mean is over the global batch when a TensorFlow strategy
+    splits it over replicas (`keras_dfka.distribution.batch_mean`).
+
     Minimizing it makes generated batches cover all classes (and both values
     of every binary label) equally often. Beyond the paper, when a teacher
     declares its label priors `r` (positive rates of sigmoid labels, class
@@ -193,7 +198,7 @@ def information_entropy_loss(predictions, activations, priors=None):
         )
     terms = []
     for p, activation, prior in zip(predictions, activations, priors):
-        mean = ops.mean(ops.cast(p, "float32"), axis=0)
+        mean = batch_mean(ops.cast(p, "float32"), axis=0)
         if prior is not None:
             r = ops.clip(ops.convert_to_tensor(prior, "float32"), EPSILON, 1 - EPSILON)
             if activation == "sigmoid":
@@ -245,6 +250,9 @@ def batch_norm_statistics_loss(batch_norm_inputs, batch_norm_layers):
     loss = mean over layers of term
     ```
 
+    `m` and `v` are over the global batch when a TensorFlow strategy splits
+    it over replicas (`keras_dfka.distribution.batch_mean`).
+
     Args:
         batch_norm_inputs: list of input tensors, one per layer.
         batch_norm_layers: list of `keras.layers.BatchNormalization`.
@@ -268,8 +276,8 @@ def batch_norm_statistics_loss(batch_norm_inputs, batch_norm_layers):
         x = ops.cast(x, "float32")
         axis = layer.axis if layer.axis >= 0 else len(x.shape) + layer.axis
         reduce_axes = tuple(i for i in range(len(x.shape)) if i != axis)
-        mean = ops.mean(x, axis=reduce_axes)
-        variance = ops.mean(
+        mean = batch_mean(x, axis=reduce_axes)
+        variance = batch_mean(
             ops.square(x - ops.expand_dims(mean, reduce_axes)), axis=reduce_axes
         )
         moving_mean = ops.cast(layer.moving_mean, "float32")
