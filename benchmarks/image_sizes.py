@@ -18,7 +18,8 @@ configuration only. The report gives steps/s, samples/s, the warm-up, the
 trainable parameters, the shared feature shapes (the generator's levels) and
 the peak memory, with the environment and the load average, as Markdown and
 JSON (`results/image_sizes_<backend>.json`). An existing output is kept unless
-`--overwrite`.
+`--overwrite`. `--dtype_policy=mixed_bfloat16` (or `mixed_float16`) times
+the same steps under that Keras dtype policy (teachers included).
 """
 
 import importlib.util
@@ -55,6 +56,12 @@ flags.DEFINE_integer("batch_size", None, "Batch size (default 16).")
 flags.DEFINE_integer("num_blocks", 3, "Blocks per teacher (stage ends).")
 flags.DEFINE_integer("steps", None, "Steps per timed epoch (default 5).")
 flags.DEFINE_integer("epochs", None, "Timed epochs after the warm-up (default 2).")
+flags.DEFINE_enum(
+    "dtype_policy",
+    "float32",
+    ["float32", "mixed_bfloat16", "mixed_float16"],
+    "Keras dtype policy of the teachers and trainers.",
+)
 flags.DEFINE_bool("quick", False, "A smoke run: 32x32, batch 4, 2 steps.")
 flags.DEFINE_string("output", None, "Where the JSON goes.")
 flags.DEFINE_bool("overwrite", False, "Overwrite an existing --output file.")
@@ -110,6 +117,7 @@ def spec_for(backend, size, stage, config):
         image_size=size,
     )
     spec["architecture"] = FLAGS.architecture
+    spec["dtype_policy"] = FLAGS.dtype_policy
     spec["widths"] = [0] * FLAGS.num_blocks  # only its length is read
     return spec
 
@@ -123,7 +131,8 @@ def format_markdown(report):
         f"Backend {report['backend']}, Keras {env.get('keras_version')}, "
         f"{env.get('cpu_count')} CPUs ({cpu}); batch "
         f"{report['batch_size']}, {report['num_blocks']} blocks per teacher, two "
-        f"teachers; load average before {report['load_before']}, after "
+        f"teachers; dtype policy {report['dtype_policy']}; load average "
+        f"before {report['load_before']}, after "
         f"{report['load_after']}.",
         "",
         "| image | stage | steps/s | samples/s | warm-up s | trainable params "
@@ -154,7 +163,8 @@ def main(argv):
     if backend not in speed.BACKENDS:
         raise app.UsageError(f"--backend must be among {speed.BACKENDS}; got {backend}")
     config = settings()
-    suffix = "_quick" if FLAGS.quick else ""
+    suffix = "" if FLAGS.dtype_policy == "float32" else f"_{FLAGS.dtype_policy}"
+    suffix += "_quick" if FLAGS.quick else ""
     output = FLAGS.output or os.path.join(
         speed.RESULTS_DIR, f"image_sizes_{backend}{suffix}.json"
     )
@@ -168,6 +178,7 @@ def main(argv):
         "architecture": FLAGS.architecture,
         "batch_size": config["batch_size"],
         "num_blocks": FLAGS.num_blocks,
+        "dtype_policy": FLAGS.dtype_policy,
         "quick": FLAGS.quick,
         "environment": environment_info(),
         "load_before": [round(x, 2) for x in os.getloadavg()],

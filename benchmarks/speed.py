@@ -369,6 +369,8 @@ def build_trainer(spec):
     import keras_dfka
 
     keras.utils.set_random_seed(0)
+    if spec.get("dtype_policy"):
+        keras.config.set_dtype_policy(spec["dtype_policy"])
     teachers = build_teachers(spec)
     jit = {"on": True, "off": False, "auto": "auto"}[spec["jit"]]
     gan = keras_dfka.AmalgamGAN(
