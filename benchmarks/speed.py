@@ -60,6 +60,7 @@ Everything is printed as Markdown and saved, with the environment
 file given by `--output`.
 """
 
+import contextlib
 import json
 import math
 import os
@@ -866,16 +867,25 @@ def _log(message):
     print(message, flush=True)
 
 
+@contextlib.contextmanager
+def subprocess_env(settings):
+    """The extra environment of a run's subprocesses: a persistent JAX
+    compilation cache they share, for the run's length, when
+    `settings["share_jax_compilation_cache"]`; else nothing."""
+    if not settings["share_jax_compilation_cache"]:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory() as cache_dir:
+        yield {
+            "JAX_COMPILATION_CACHE_DIR": cache_dir,
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        }
+
+
 def run_benchmark(backend, settings, log=_log):
     """Runs every measurement (each in a subprocess) and returns the report."""
-    if settings["share_jax_compilation_cache"]:
-        with tempfile.TemporaryDirectory() as cache_dir:
-            env = {
-                "JAX_COMPILATION_CACHE_DIR": cache_dir,
-                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-            }
-            return _run_benchmark(backend, settings, log, env)
-    return _run_benchmark(backend, settings, log, {})
+    with subprocess_env(settings) as env:
+        return _run_benchmark(backend, settings, log, env)
 
 
 CONTENDER_NAMES = {"tensorflow": "keras-tensorflow", "jax": "keras-jax"}
@@ -919,14 +929,8 @@ def run_comparison(backends, settings, log=_log):
     Returns:
         The report dict (`equivalence`, `rounds`, `summary`, `markdown`).
     """
-    if settings["share_jax_compilation_cache"]:
-        with tempfile.TemporaryDirectory() as cache_dir:
-            env = {
-                "JAX_COMPILATION_CACHE_DIR": cache_dir,
-                "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-            }
-            return _run_comparison(backends, settings, log, env)
-    return _run_comparison(backends, settings, log, {})
+    with subprocess_env(settings) as env:
+        return _run_comparison(backends, settings, log, env)
 
 
 def _run_comparison(backends, settings, log, extra_env):
