@@ -29,13 +29,17 @@ def define_flags():
 
 
 def check_flags():
-    """Usage errors found without importing Keras; sets the backend."""
+    """Usage errors found without importing Keras; sets the backend, then
+    imports keras_dfka (and so Keras)."""
     if FLAGS.backend:
         if "keras" in sys.modules and os.environ.get("KERAS_BACKEND") != FLAGS.backend:
             raise app.UsageError("--backend must take effect before Keras is imported")
         os.environ["KERAS_BACKEND"] = FLAGS.backend
     if FLAGS.steps is not None and FLAGS.steps <= 0:
         raise app.UsageError(f"--steps must be positive; received {FLAGS.steps}")
+    # keras_dfka before Keras: it turns on TensorFlow's oneDNN CPU kernels
+    # before TensorFlow is imported (keras_dfka.cpu_kernels).
+    import keras_dfka  # noqa: F401
 
 
 def amalgamation_config(defaults, preset="default"):

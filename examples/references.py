@@ -13,7 +13,6 @@ import keras
 import numpy as np
 
 from keras_dfka.label_plan import LabelPlan
-from keras_dfka.pipeline import resolve_jit_compile
 from keras_dfka.utils import map_batches
 from keras_dfka.utils import set_all_trainable
 
@@ -72,8 +71,7 @@ def train_reference_student(
     student.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=loss,
-        # XLA: 1.5x faster on a 2-core CPU under TensorFlow (benchmarks/).
-        jit_compile=resolve_jit_compile(config.jit_compile),
+        jit_compile=config.jit_compile,
     )
     epochs = max(1, int(round(steps * config.batch_size / len(images))))
     student.fit(

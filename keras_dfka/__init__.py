@@ -15,6 +15,11 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-dfka" or (
 ):
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
+# TensorFlow's oneDNN CPU kernels, unless TensorFlow is already imported or
+# the user chose (keras_dfka.cpu_kernels).
+if "tensorflow" not in _sys.modules:
+    _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
 from keras_dfka import callbacks
 from keras_dfka import datasets
 from keras_dfka import layers

@@ -87,9 +87,9 @@ class AmalgamationConfig:
     verbose: int = _field(1, "Keras fit() verbosity (0, 1 or 2)")
     jit_compile: str | bool = _field(
         "auto",
-        "XLA-compile the training steps: 'auto' (the adversarial schedule: "
-        "on with TensorFlow and JAX, also on CPU; the others: Keras's own "
-        "'auto'), true or false",
+        "XLA-compile the training steps: 'auto' (Keras's own choice: on with "
+        "JAX and with TensorFlow on a GPU, off with TensorFlow on a CPU, where "
+        "oneDNN's kernels measured faster), true or false",
     )
     check_finite: bool = _field(
         True,
@@ -631,22 +631,6 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
     )
 
 
-def resolve_jit_compile(jit_compile):
-    """`AmalgamationConfig.jit_compile` as `Model.compile` of the
-    adversarial trainer gets it.
-
-    `"auto"` turns XLA on for TensorFlow and JAX, on every device: the
-    adversarial step measures 1.2x faster with it on CPU and its
-    student-only step 2x, where Keras's own `"auto"` leaves TensorFlow
-    without XLA (`benchmarks/README.md`). Torch gets no XLA. The sequential
-    and alternate schedules' trainers pass `"auto"` on to Keras (their
-    stage-1 step measured faster without XLA on TensorFlow).
-    """
-    if jit_compile == "auto":
-        return keras.backend.backend() in ("tensorflow", "jax")
-    return bool(jit_compile)
-
-
 def _build_gan(teachers, config):
     gan = AmalgamGAN(teachers, **config.gan_options())
     gan.compile(
@@ -765,7 +749,7 @@ def _train_adversarial(teachers, plan, config, fit, timings):
     )
     trainer.compile(
         learning_rate=config.learning_rate,
-        jit_compile=resolve_jit_compile(config.jit_compile),
+        jit_compile=config.jit_compile,
         check_finite=config.check_finite,
     )
     noise = LatentNoise(

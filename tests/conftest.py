@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
-import keras
+# As keras_dfka does when it is imported first (keras_dfka.cpu_kernels): the
+# tests, and the scripts they run, use TensorFlow's oneDNN CPU kernels.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import keras  # noqa: E402
 import numpy as np
 import pytest
 

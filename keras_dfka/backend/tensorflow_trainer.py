@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from keras_dfka import cpu_kernels
 from keras_dfka import distribution
 from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
@@ -23,7 +24,10 @@ class TensorFlowTrainer(BaseTrainer):
     (`keras_dfka.distribution.batch_mean`) and the BatchNorm layers
     normalize with the global batch's statistics, so a step equals the
     one-device step on the same global batch and the replicas' variables
-    stay equal. A replica without a sample is refused."""
+    stay equal. A replica without a sample is refused.
+
+    On a CPU without TensorFlow's oneDNN kernels, the first `fit()` warns
+    (`keras_dfka.cpu_kernels`)."""
 
     def _check_distributed_fit(self, x, batch_size):
         super()._check_distributed_fit(x, batch_size)
@@ -74,6 +78,7 @@ class TensorFlowTrainer(BaseTrainer):
         return z, local / total
 
     def fit(self, *args, **kwargs):
+        cpu_kernels.warn_if_onednn_off()
         replicas = self.distribute_strategy.num_replicas_in_sync
         with distribution.synchronized_batch_norm(self, replicas):
             return super().fit(*args, **kwargs)
