@@ -112,6 +112,11 @@ FULL_SETTINGS = {
     # weight initializer per shape); full runs do not, so `warmup_seconds`
     # includes all compilation.
     "share_jax_compilation_cache": False,
+    # TensorFlow's oneDNN CPU kernels in the subprocesses
+    # (TF_ENABLE_ONEDNN_OPTS=1/0): on, as keras_dfka sets them by default
+    # (keras_dfka.cpu_kernels); off gives TensorFlow's Eigen kernels, its own
+    # default on CPUs without AVX-512 neural-network instructions.
+    "tf_onednn": True,
     # Measurements run at once; > 1 makes them compete for the CPU (smoke
     # tests only).
     "jobs": 1,
@@ -188,6 +193,12 @@ def define_flags():
         "output", None, "JSON path (default: results/speed_<backend>[_quick].json)."
     )
     flags.DEFINE_bool("overwrite", False, "Overwrite an existing --output file.")
+    flags.DEFINE_bool(
+        "tf_onednn",
+        None,
+        "TensorFlow's oneDNN CPU kernels in the measurements (default: on, as "
+        "keras_dfka sets them); --notf_onednn: TensorFlow's Eigen kernels.",
+    )
     flags.DEFINE_bool("quick", False, "Tiny settings for a smoke run (< 2 minutes).")
     flags.DEFINE_list("batch_sizes", None, "Batch sizes of the stage-1/2 runs.")
     flags.DEFINE_list("jit", None, "jit_compile modes of the stage runs: on, off.")
@@ -478,7 +489,20 @@ def measure_fit(spec):
         "losses_finite": losses_finite,
         "baseline_rss_mb": baseline,
         "peak_rss_mb": peak_rss_mb(),
+        "tf_onednn": tf_onednn(),
     }
+
+
+def tf_onednn():
+    """Whether TensorFlow runs its oneDNN kernels here (None: not the
+    TensorFlow backend)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    from keras_dfka.cpu_kernels import onednn_enabled
+
+    return onednn_enabled()
 
 
 def jax_step_flops(model, batch_size, latent_dim, optimized=True):
@@ -869,17 +893,20 @@ def _log(message):
 
 @contextlib.contextmanager
 def subprocess_env(settings):
-    """The extra environment of a run's subprocesses: a persistent JAX
-    compilation cache they share, for the run's length, when
-    `settings["share_jax_compilation_cache"]`; else nothing."""
+    """The extra environment of a run's subprocesses: TensorFlow's oneDNN
+    switch (`settings["tf_onednn"]`) and, when
+    `settings["share_jax_compilation_cache"]`, a persistent JAX compilation
+    cache they share for the run's length."""
+    env = {"TF_ENABLE_ONEDNN_OPTS": "1" if settings["tf_onednn"] else "0"}
     if not settings["share_jax_compilation_cache"]:
-        yield {}
+        yield env
         return
     with tempfile.TemporaryDirectory() as cache_dir:
-        yield {
-            "JAX_COMPILATION_CACHE_DIR": cache_dir,
-            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        }
+        yield dict(
+            env,
+            JAX_COMPILATION_CACHE_DIR=cache_dir,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        )
 
 
 def run_benchmark(backend, settings, log=_log):
@@ -1110,9 +1137,10 @@ def _describe(spec, result):
             for batch, entry in per_batch.items()
         )
         return f"  FLOPs per step: {counts} {took}"
+    onednn = {True: ", oneDNN", False: ", Eigen kernels"}.get(result.get("tf_onednn"))
     return (
         f"  {short_spec(spec)}: {result['steps_per_second']:.2f} steps/s, "
-        f"peak {result['peak_rss_mb']:.0f} MiB {took}"
+        f"peak {result['peak_rss_mb']:.0f} MiB{onednn or ''} {took}"
     )
 
 
@@ -1290,7 +1318,12 @@ def format_markdown(report):
         f"{_loads(report.get('load_average_end'))} at end",
         f"- Keras {env.get('keras_version', 'n/a')}, backend "
         f"{env.get('backend', report['backend'])} {env.get('backend_version', '')}, "
-        f"Python {env.get('python_version', 'n/a')}",
+        f"Python {env.get('python_version', 'n/a')}"
+        + (
+            f"; TensorFlow's oneDNN kernels {_onednn_state(report)}"
+            if report["backend"] == "tensorflow"
+            else ""
+        ),
         f"- Teachers: {settings['num_teachers']} x small_cnn widths "
         f"{tuple(settings['widths'])} at {settings['image_size']}x"
         f"{settings['image_size']}x3, {settings['labels_per_teacher']} sigmoid "
@@ -1392,6 +1425,17 @@ def _describe_equivalence(result):
     return "  equivalence (max relative differences): " + "; ".join(parts)
 
 
+def _onednn_state(report):
+    """ "on" / "off" as the TensorFlow runs of a comparison report measured
+    it (TF_ENABLE_ONEDNN_OPTS of the settings if none reported)."""
+    runs = list(report.get("runs", []))
+    runs += [run for r in report.get("rounds", []) for run in r["runs"]]
+    seen = {run["tf_onednn"] for run in runs if run.get("tf_onednn") is not None}
+    if not seen:
+        return f"requested {'on' if report['settings']['tf_onednn'] else 'off'}"
+    return "/".join(sorted({True: "on", False: "off"}[x] for x in seen))
+
+
 def format_comparison_markdown(report):
     """The Markdown summary of a `run_comparison` report."""
     env = report.get("environment") or {}
@@ -1418,7 +1462,8 @@ def format_comparison_markdown(report):
         f"{torch_run.get('torch_version', equivalence.get('torch_version', 'n/a'))}"
         f", {torch_run.get('torch_threads', 'n/a')} threads "
         f"({torch_run.get('torch_interop_threads', 'n/a')} inter-op), "
-        f"torch.compile {'on' if settings['torch_compile'] else 'off'}",
+        f"torch.compile {'on' if settings['torch_compile'] else 'off'}; "
+        f"TensorFlow's oneDNN kernels {_onednn_state(report)}",
         f"- Teachers: {settings['num_teachers']} x small_cnn widths "
         f"{tuple(settings['widths'])} at {settings['image_size']}x"
         f"{settings['image_size']}x3, {settings['labels_per_teacher']} sigmoid "
@@ -1555,7 +1600,11 @@ def _parse_backends():
 
 
 def _common_overrides():
-    overrides = {"steps": FLAGS.steps, "epochs": FLAGS.epochs}
+    overrides = {
+        "steps": FLAGS.steps,
+        "epochs": FLAGS.epochs,
+        "tf_onednn": FLAGS.tf_onednn,
+    }
     if FLAGS.batch_sizes:
         try:
             overrides["batch_sizes"] = [int(b) for b in FLAGS.batch_sizes]

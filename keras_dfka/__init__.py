@@ -3,22 +3,30 @@
 Implements the Group-Stack Dual-GAN (Ye et al., CVPR 2020).
 """
 
+# ruff: noqa: E402 - the environment is prepared before Keras is imported.
+
 import os as _os
 import sys as _sys
 
 # The `keras-dfka` command (and `python -m keras_dfka`) import this package,
 # and so Keras and its backend, before they read their arguments: keep
-# TensorFlow's C++ start-up lines (INFO level) out of their help and usage
-# errors, unless the user chose a log level. Library users are not affected.
-if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-dfka" or (
+# TensorFlow's C++ start-up lines out of their help and usage errors, unless
+# the user chose a log level (TensorFlow writes some of them whatever the
+# level: those are held back while Keras is imported). Library users are not
+# affected.
+_COMMAND = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-dfka" or (
     getattr(_sys, "orig_argv", [])[1:3] == ["-m", "keras_dfka"]
-):
+)
+if _COMMAND:
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-
 # TensorFlow's oneDNN CPU kernels, unless TensorFlow is already imported or
 # the user chose (keras_dfka.cpu_kernels).
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+if _COMMAND and "keras" not in _sys.modules:
+    from keras_dfka.cpu_kernels import import_keras_quietly
+
+    import_keras_quietly()
 
 from keras_dfka import callbacks
 from keras_dfka import datasets

@@ -20,6 +20,8 @@ rounding, not bit for bit).
 """
 
 import os
+import sys
+import tempfile
 import warnings
 
 VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
@@ -60,3 +62,39 @@ def warn_if_onednn_off():
         stacklevel=3,
     )
     return True
+
+
+# TensorFlow's lines written while it is imported, before its logging is set
+# up (so whatever TF_CPP_MIN_LOG_LEVEL says).
+_START_UP_LINES = (
+    "before absl::InitializeLog() is called",
+    "oneDNN custom operations are on",
+    "cpu_feature_guard",
+    "To enable the following instructions",
+)
+
+
+def import_keras_quietly():
+    """Imports Keras (and so its backend) for the `keras-dfka` command,
+    without TensorFlow's start-up lines: the process's standard error is
+    captured while Keras is imported, and every other line is written back
+    (also when the import fails)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(True)
+            kept = [
+                line
+                for line in lines
+                if not any(marker in line for marker in _START_UP_LINES)
+            ]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()

@@ -83,6 +83,8 @@ def test_quick_run_writes_a_complete_report(tmp_path):
         assert run["peak_rss_mb"] >= run["baseline_rss_mb"]
         assert run["losses_finite"]
         assert run["jit_compile"] == (jit == "on")
+        # The subprocesses run with TensorFlow's oneDNN kernels, the default.
+        assert run["tf_onednn"] is (True if BACKEND == "tensorflow" else None)
 
     assert set(report["sweeps"]) == {"teachers", "blocks", "image_size"}
     for name, sweep in report["sweeps"].items():
@@ -101,6 +103,8 @@ def test_quick_run_writes_a_complete_report(tmp_path):
         assert report["sweeps"]["teachers"]["flops_slope"] > 0
 
     assert "## Scaling" in report["markdown"]
+    if BACKEND == "tensorflow":
+        assert "TensorFlow's oneDNN kernels on" in report["markdown"]
 
     # A second run refuses to overwrite the report (before measuring anything).
     again = run_script("--quick", f"--output={output}", timeout=120)
