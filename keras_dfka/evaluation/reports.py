@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+from keras_dfka import cpu_kernels
+
 _BACKEND_DISTRIBUTIONS = {
     "tensorflow": ("tensorflow-cpu", "tensorflow"),
     "jax": ("jax",),
@@ -295,7 +297,9 @@ def environment_info():
     Returns:
         A dict with keys `"keras_version"`, `"backend"`, `"backend_version"`
         (None if the backend package is not installed), `"python_version"`,
-        `"numpy_version"`, `"platform"`, `"processor"` and `"cpu_count"`.
+        `"numpy_version"`, `"platform"`, `"processor"`, `"cpu_count"` and
+        `"tensorflow_onednn"` (whether TensorFlow runs its oneDNN CPU
+        kernels, `keras_dfka.cpu_kernels`; None under other backends).
 
     Example:
 
@@ -320,4 +324,7 @@ def environment_info():
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        "tensorflow_onednn": (
+            cpu_kernels.onednn_enabled() if backend == "tensorflow" else None
+        ),
     }

@@ -117,12 +117,18 @@ def test_environment_info():
         "platform",
         "processor",
         "cpu_count",
+        "tensorflow_onednn",
     }
     assert info["keras_version"] == keras.__version__
     assert info["backend"] == keras.backend.backend()
     assert info["numpy_version"] == np.__version__
     assert re.match(r"^\d+\.\d+", info["backend_version"])
     assert info["cpu_count"] is None or info["cpu_count"] >= 1
+    if info["backend"] == "tensorflow":
+        # The tests run with TF_ENABLE_ONEDNN_OPTS=1 (tests/conftest.py).
+        assert info["tensorflow_onednn"] is True
+    else:
+        assert info["tensorflow_onednn"] is None
     json.dumps(info)  # Serializable as is.
 
 
