@@ -2,9 +2,9 @@
 
 TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with
 AVX-512 neural-network instructions (VNNI, BF16, AMX); elsewhere (for example
-an AVX2 x86 CPU) it falls back to Eigen kernels. On a 2-core AVX2 CPU our
-training steps measured 2-3.6x faster with oneDNN on (`benchmarks/README.md`,
-section 3). TensorFlow reads the switch, the environment variable
+an AVX2 x86 CPU) it falls back to Eigen kernels, which run keras-dfka's
+training steps several times slower (`benchmarks/README.md`, section 3o).
+TensorFlow reads the switch, the environment variable
 `TF_ENABLE_ONEDNN_OPTS`, once, when it is imported:
 
 - importing `keras_dfka` before TensorFlow is imported (directly, or through
