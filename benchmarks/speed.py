@@ -433,6 +433,7 @@ def measure_fit(spec):
     import keras
 
     import keras_dfka
+    from keras_dfka.evaluation import environment_info
 
     baseline = peak_rss_mb()
     started = time.perf_counter()
@@ -489,20 +490,8 @@ def measure_fit(spec):
         "losses_finite": losses_finite,
         "baseline_rss_mb": baseline,
         "peak_rss_mb": peak_rss_mb(),
-        "tf_onednn": tf_onednn(),
+        "tf_onednn": environment_info()["tensorflow_onednn"],
     }
-
-
-def tf_onednn():
-    """Whether TensorFlow runs its oneDNN kernels here (None: not the
-    TensorFlow backend)."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return None
-    from keras_dfka.cpu_kernels import onednn_enabled
-
-    return onednn_enabled()
 
 
 def jax_step_flops(model, batch_size, latent_dim, optimized=True):

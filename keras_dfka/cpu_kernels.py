@@ -3,14 +3,14 @@
 TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with
 AVX-512 neural-network instructions (VNNI, BF16, AMX); elsewhere (for example
 an AVX2 x86 CPU) it falls back to Eigen kernels, which run keras-dfka's
-training steps several times slower (`benchmarks/README.md`, section 3o).
+training steps 1.5-2.6x slower (`benchmarks/README.md`, sections 3o, 3t).
 TensorFlow reads the switch, the environment variable
 `TF_ENABLE_ONEDNN_OPTS`, once, when it is imported:
 
 - importing `keras_dfka` before TensorFlow is imported (directly, or through
   `import keras` with the TensorFlow backend) sets `TF_ENABLE_ONEDNN_OPTS=1`
   unless the variable is already set; the `keras-dfka` command does;
-- otherwise the first trainer compiled on a TensorFlow CPU without oneDNN
+- otherwise the first trainer's `fit()` on a TensorFlow CPU without oneDNN
   warns once, naming the variable. Set `TF_ENABLE_ONEDNN_OPTS=1` (faster) or
   `=0` (keep Eigen's kernels, and the warning off) in the environment, or
   before the first `import keras`.
@@ -54,7 +54,7 @@ def warn_if_onednn_off():
     warnings.warn(
         "TensorFlow runs its Eigen CPU kernels here, not oneDNN's (TensorFlow "
         "turns oneDNN on by itself only on CPUs with AVX-512 neural-network "
-        "instructions): keras-dfka's training steps measured 2-3.6x faster "
+        "instructions): keras-dfka's training steps measured 1.5-2.6x faster "
         f"with oneDNN on a 2-core AVX2 CPU. Set {VARIABLE}=1 in the "
         "environment, or import keras_dfka before keras and TensorFlow "
         f"(it then sets it); set {VARIABLE}=0 to keep Eigen's kernels "
