@@ -32,11 +32,13 @@ saved one, e.g. to compare the backends on the same teacher:
 earlier run's (same teacher, same settings, another output file).
 """
 
+import contextlib
 import json
 import os
 import sys
 import time
 
+import numpy as np
 from absl import app
 from absl import flags
 
@@ -67,6 +69,13 @@ flags.DEFINE_string(
     "training one, e.g. another run's work_*/teacher.keras (MNIST only).",
 )
 flags.DEFINE_list("rows", None, "Subset of rows to run (default: all).")
+flags.DEFINE_list(
+    "dtype_policies",
+    ["float32"],
+    "Keras dtype policies the data-free rows run under (CelebA only; each "
+    "row once per policy, named <row>_<policy> unless float32; teachers and "
+    "references stay float32).",
+)
 flags.DEFINE_string("data_root", None, "Folder holding celeba/ and mnist/.")
 flags.DEFINE_string("output", None, "JSON path (default under results/).")
 flags.DEFINE_bool("overwrite", False, "Overwrite an existing output file.")
@@ -220,6 +229,19 @@ def step_changes():
     return changes
 
 
+@contextlib.contextmanager
+def dtype_policy(policy):
+    """Keras's global dtype policy set to `policy` inside the block."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def data_root():
     if FLAGS.data_root:
         return FLAGS.data_root
@@ -325,17 +347,21 @@ def run_celeba(rows, seeds, workdir):
     }
     for seed in seeds:
         target_net = None
-        for row in rows:
+        for row, policy in [(r, p) for r in rows for p in FLAGS.dtype_policies]:
             row_settings = row_config(row, amalgamation, seed, None)
+            name = row if policy == "float32" else f"{row}_{policy}"
             t0 = time.time()
-            target_net = keras_dfka.amalgamate(
-                teachers, config.target_labels, row_settings
-            ).target_net
-            entry = score(target_net.predict_labels)
+            with dtype_policy(policy):
+                net = keras_dfka.amalgamate(
+                    teachers, config.target_labels, row_settings
+                ).target_net
+                entry = score(lambda x, n=net: np.asarray(n.predict_labels(x), "f4"))
             entry["wall_time_s"] = time.time() - t0
             entry["seed"] = seed
-            results.setdefault(row, []).append(entry)
-            print(row, seed, json.dumps(entry), flush=True)
+            results.setdefault(name, []).append(entry)
+            print(name, seed, json.dumps(entry), flush=True)
+            if policy == "float32" or target_net is None:
+                target_net = net
         students, seconds = references.train_reference_students(
             target_net,
             teachers,
@@ -424,8 +450,6 @@ def run_mnist(rows, seeds, workdir):
 
 
 def summarize(results, metric):
-    import numpy as np
-
     def bounds(key):
         return [
             np.mean([r[key] for r in results[name]])
@@ -510,6 +534,17 @@ def main(argv):
             "--teacher and --teacher_seed are for --dataset=mnist only "
             "(the CelebA teachers are cached in the work directory)"
         )
+    known_policies = ("float32", "mixed_bfloat16", "mixed_float16")
+    policies = FLAGS.dtype_policies
+    if not policies or any(p not in known_policies for p in policies):
+        raise app.UsageError(
+            f"--dtype_policies must name some of {list(known_policies)}. "
+            f"Received: {policies}"
+        )
+    if FLAGS.dataset != "celeba" and policies != ["float32"]:
+        raise app.UsageError(
+            f"--dtype_policies is for --dataset=celeba only. Received: {policies}"
+        )
     if FLAGS.teacher and (FLAGS.teacher_epochs is not None or FLAGS.teacher_seed):
         raise app.UsageError(
             "--teacher_epochs and --teacher_seed have no effect with --teacher "
@@ -541,6 +576,7 @@ def main(argv):
         "dual_steps": FLAGS.dual_steps,
         "image_size": FLAGS.image_size if FLAGS.dataset == "celeba" else 28,
         "seeds": seeds,
+        "dtype_policies": FLAGS.dtype_policies,
         **settings,
         "rows": {r: ROWS[r][1] for r in rows},
         "command": " ".join(["python"] + sys.argv),

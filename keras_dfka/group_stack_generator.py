@@ -103,6 +103,25 @@ def _upsample(x, target_hw, name):
     return layers.Resizing(*target_hw, interpolation="bilinear", name=name)(x)
 
 
+def _grow(x, target_hw, filters, name):
+    """Upsamples `x` to `target_hw` at most 2x at a time.
+
+    While more than a doubling is left on both axes, one intermediate group
+    `{name}_up{i}` doubles the size (`UpSampling2D(2)` + conv block) with
+    `max(filters, width // 2**i)` channels, `width` being `x`'s; the last
+    step (2x or less, or a bilinear resize for other factors) is
+    `{name}_upsample`, followed by the caller's own block. A jump of 2x or
+    less (every `teacher_zoo` model) adds no intermediate group.
+    """
+    width = x.shape[-1]
+    step = 0
+    while x.shape[1] * 2 < target_hw[0] and x.shape[2] * 2 < target_hw[1]:
+        step += 1
+        x = layers.UpSampling2D(size=2, name=f"{name}_up{step}_upsample")(x)
+        x = _conv_block(x, max(filters, width // 2**step), f"{name}_up{step}")
+    return _upsample(x, target_hw, f"{name}_upsample")
+
+
 def _conv_block(x, filters, name):
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(
         x
@@ -118,8 +137,12 @@ def build_group_stack_generator(level_shapes, latent_dim, name="generator"):
     `G^B` outputs the image (level 1) in `[0, 1]`. Each group is
     `UpSampling2D + Conv2D + BatchNorm + LeakyReLU` (upsampling plus
     convolution, not `Conv2DTranspose`, whose gradients are much slower under
-    JAX on CPU). The image group ends with a `3x3` convolution and
-    `(tanh + 1) / 2`.
+    JAX on CPU). A group whose level is more than twice the size of the one
+    before (MobileNetV2's 28x28 stage below a 224x224 image: 8x) first
+    doubles the size in intermediate groups `group_<g>_up<i>`, each
+    `UpSampling2D(2) + Conv2D + BatchNorm + LeakyReLU`, so no convolution
+    sees a map blown up more than 2x. The image group ends with a `3x3`
+    convolution and `(tanh + 1) / 2`.
 
     Args:
         level_shapes: the shared shapes of levels `1..B+1` (see
@@ -156,12 +179,13 @@ def build_group_stack_generator(level_shapes, latent_dim, name="generator"):
     for group in range(2, num_blocks + 1):
         level = num_blocks - group + 1
         shape = level_shapes[level - 1]
-        x = _upsample(x, shape[:2], f"group_{group}_upsample")
         if level > 1:
+            x = _grow(x, shape[:2], shape[2], f"group_{group}")
             x = _conv_block(x, shape[2], f"group_{group}")
             features[level] = x
         else:
             hidden = max(16, level_shapes[1][2] // 2 if num_blocks > 1 else 32)
+            x = _grow(x, shape[:2], hidden, f"group_{group}")
             x = _conv_block(x, hidden, f"group_{group}")
             x = layers.Conv2D(shape[2], 3, padding="same", name=f"group_{group}_rgb")(x)
             x = layers.Activation("tanh", name=f"group_{group}_tanh")(x)

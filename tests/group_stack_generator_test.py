@@ -516,3 +516,48 @@ def test_generator_image_size_of_large_teachers(sizes):
     shapes = [(sizes[0], sizes[0], 3)] + [(s, s, 8) for s in sizes[1:]]
     generator = build_group_stack_generator(shapes, latent_dim=4)
     assert [tuple(o.shape[1:]) for o in generator.outputs] == shapes[:-1]
+
+
+def test_generator_grows_large_jumps_2x_at_a_time():
+    # Levels 1/8 and 1/16 of the image (MobileNetV2's deepest stage ends):
+    # the image group doubles 4 -> 8 -> 16 in intermediate groups, then 32.
+    shapes = [(32, 32, 3), (4, 4, 16), (2, 2, 32)]
+    generator = build_group_stack_generator(shapes, latent_dim=8)
+    names = [la.name for la in generator.layers]
+    assert [n for n in names if "_up" in n and n.endswith("_conv")] == [
+        "group_2_up1_conv",
+        "group_2_up2_conv",
+    ]
+    for layer in generator.layers:
+        if isinstance(layer, layers.UpSampling2D):
+            assert layer.size == (2, 2), layer.name
+        if layer.name == "group_2_up1_conv":
+            # Half the incoming width, never below the group's own (16).
+            assert tuple(layer.output.shape[1:]) == (8, 8, 16)
+        if layer.name == "group_2_up2_conv":
+            assert tuple(layer.output.shape[1:]) == (16, 16, 16)
+    outputs = generator(_z(2, 8), training=False)
+    assert [tuple(o.shape) for o in outputs] == [(2, 32, 32, 3), (2, 4, 4, 16)]
+
+
+def test_generator_non_integer_jump_ends_with_a_resize():
+    shapes = [(30, 30, 3), (4, 4, 16), (2, 2, 16)]
+    generator = build_group_stack_generator(shapes, latent_dim=8)
+    names = [la.name for la in generator.layers]
+    assert "group_2_up2_conv" in names and "group_2_up3_conv" not in names
+    resize = generator.get_layer("group_2_upsample")
+    assert isinstance(resize, layers.Resizing)
+    assert tuple(resize.input.shape[1:3]) == (16, 16)
+    image = generator(_z(2, 8), training=False)[0]
+    assert tuple(image.shape) == (2, 30, 30, 3)
+
+
+def test_generator_of_2x_levels_has_no_intermediate_groups(teacher_a):
+    generator = build_group_stack_generator(
+        shared_level_shapes([teacher_a]), latent_dim=8
+    )
+    assert not [
+        la.name
+        for la in generator.layers
+        if "_up" in la.name and "_upsample" not in la.name
+    ]

@@ -32,11 +32,14 @@ def test_quality_quick(dataset, tmp_path):
         + (
             "sequential,balanced,balanced_hard"
             if dataset == "mnist"
-            else "default,no_pool,sequential"
+            else "default,sequential"
         ),
         f"--data_root={DATA}",
         f"--output={output}",
     ]
+    if dataset == "celeba":
+        # Each data-free row once per policy; teachers and references float32.
+        args.append("--dtype_policies=float32,mixed_bfloat16")
     result = run_benchmark("quality.py", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
@@ -47,7 +50,12 @@ def test_quality_quick(dataset, tmp_path):
         assert 0.0 <= row[metric] <= 1.0
     assert "teachers" in rows
     if dataset == "celeba":
-        assert {"default", "no_pool"} <= rows
+        assert {
+            "default",
+            "default_mixed_bfloat16",
+            "sequential_mixed_bfloat16",
+        } <= rows
+        assert report["dtype_policies"] == ["float32", "mixed_bfloat16"]
         # Chosen on validation, reported on test: both are scored.
         for row in report["table"]:
             assert 0.0 <= row["validation_roc_auc"] <= 1.0
@@ -117,6 +125,15 @@ def test_quality_rejects_bad_counts(flag, tmp_path):
         (
             ["--dataset=mnist", "--teacher=t.keras", "--teacher_epochs=2"],
             "have no effect with --teacher",
+        ),
+        (
+            ["--dtype_policies=float32,float64"],
+            "--dtype_policies must name some of ['float32', 'mixed_bfloat16', "
+            "'mixed_float16']. Received: ['float32', 'float64']",
+        ),
+        (
+            ["--dataset=mnist", "--dtype_policies=mixed_float16"],
+            "--dtype_policies is for --dataset=celeba only",
         ),
         (
             ["--dataset=celeba", "--rows=default,balanced"],
