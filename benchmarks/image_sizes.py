@@ -17,9 +17,11 @@ peak memory (`ru_maxrss`, which includes the framework) is that of one
 configuration only. The report gives steps/s, samples/s, the warm-up, the
 trainable parameters, the shared feature shapes (the generator's levels) and
 the peak memory, with the environment and the load average, as Markdown and
-JSON (`results/image_sizes_<backend>.json`). An existing output is kept unless
-`--overwrite`. `--dtype_policy=mixed_bfloat16` (or `mixed_float16`) times
-the same steps under that Keras dtype policy (teachers included).
+JSON (`results/image_sizes_<backend>[_<architecture>][_<policy>].json`,
+the architecture named unless MobileNetV2, the policy unless float32). An
+existing output is kept unless `--overwrite`. `--dtype_policy=mixed_bfloat16`
+(or `mixed_float16`) times the same steps under that Keras dtype policy
+(teachers included).
 """
 
 import importlib.util
@@ -163,7 +165,8 @@ def main(argv):
     if backend not in speed.BACKENDS:
         raise app.UsageError(f"--backend must be among {speed.BACKENDS}; got {backend}")
     config = settings()
-    suffix = "" if FLAGS.dtype_policy == "float32" else f"_{FLAGS.dtype_policy}"
+    suffix = "" if FLAGS.architecture == "mobilenet_v2" else f"_{FLAGS.architecture}"
+    suffix += "" if FLAGS.dtype_policy == "float32" else f"_{FLAGS.dtype_policy}"
     suffix += "_quick" if FLAGS.quick else ""
     output = FLAGS.output or os.path.join(
         speed.RESULTS_DIR, f"image_sizes_{backend}{suffix}.json"

@@ -55,3 +55,26 @@ def test_both_trainers_train_in_mixed_precision(tiny_teachers, policy):
     for name, values in history.history.items():
         assert np.all(np.isfinite(values)), name
     assert finite(dual)
+
+
+def test_adversarial_amalgamation_trains_in_mixed_precision(tiny_teachers, policy):
+    gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=8, seed=0)
+    dual = keras_dfka.DualGenerator(gan, ["red", "is_bright"], block_wise=False)
+    trainer = keras_dfka.AdversarialAmalgamation(
+        gan, dual, pool_size=16, adversarial_start=0, seed=0
+    )
+    trainer.compile()
+    assert dual.compute_dtype == policy[len("mixed_") :]
+    start = [keras.ops.convert_to_numpy(v) for v in dual.trainable_variables]
+    history = trainer.fit(LatentNoise(8, batch_size=8, steps=3), verbose=0)
+    for name, values in history.history.items():
+        assert np.all(np.isfinite(values)), name
+    assert finite(trainer)
+    assert all(v.dtype == "float32" for v in trainer.trainable_variables)
+    # Both the generator's and the student's phases moved their weights.
+    moved = [
+        not np.array_equal(s, keras.ops.convert_to_numpy(v))
+        for s, v in zip(start, dual.trainable_variables)
+    ]
+    assert any(moved)
+    assert int(keras.ops.convert_to_numpy(trainer.pool.size)) == 16

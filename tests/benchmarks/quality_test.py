@@ -86,7 +86,12 @@ def test_quality_quick(dataset, tmp_path):
         reused_output = tmp_path / "reused.json"
         reused = run_benchmark(
             "quality.py",
-            *[a for a in args if not a.startswith(("--output", "--teacher_epochs"))],
+            *[
+                a
+                for a in args
+                if not a.startswith(("--output", "--teacher_epochs", "--rows"))
+            ],
+            "--rows=sequential",  # One row is enough to see the teacher reused.
             f"--teacher={saved}",
             "--first_seed=2",
             f"--output={reused_output}",
