@@ -550,9 +550,10 @@ def main(argv):
             "--teacher_epochs and --teacher_seed have no effect with --teacher "
             "(a trained teacher); pass one or the other"
         )
-    import keras
+    # keras_dfka before keras: TensorFlow then uses its oneDNN kernels.
+    from keras_dfka import evaluation  # noqa: I001
 
-    from keras_dfka import evaluation
+    import keras
 
     name = f"quality_{FLAGS.dataset}_{keras.backend.backend()}"
     output = FLAGS.output or os.path.join(ROOT, "benchmarks", "results", name + ".json")
