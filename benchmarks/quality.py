@@ -73,8 +73,8 @@ flags.DEFINE_list(
     "dtype_policies",
     ["float32"],
     "Keras dtype policies the data-free rows run under (CelebA only; each "
-    "row once per policy, named <row>_<policy> unless float32; teachers and "
-    "references stay float32).",
+    "row once per policy, named <row>_<policy> unless float32; must include "
+    "float32; teachers and references stay float32).",
 )
 flags.DEFINE_string("data_root", None, "Folder holding celeba/ and mnist/.")
 flags.DEFINE_string("output", None, "JSON path (default under results/).")
@@ -360,7 +360,7 @@ def run_celeba(rows, seeds, workdir):
             entry["seed"] = seed
             results.setdefault(name, []).append(entry)
             print(name, seed, json.dumps(entry), flush=True)
-            if policy == "float32" or target_net is None:
+            if policy == "float32":  # The references' architecture, float32.
                 target_net = net
         students, seconds = references.train_reference_students(
             target_net,
@@ -540,6 +540,12 @@ def main(argv):
         raise app.UsageError(
             f"--dtype_policies must name some of {list(known_policies)}. "
             f"Received: {policies}"
+        )
+    if "float32" not in policies:
+        # The reference students copy a float32 row's TargetNet architecture.
+        raise app.UsageError(
+            "--dtype_policies must include float32 (the reference students "
+            f"and the comparison). Received: {policies}"
         )
     if FLAGS.dataset != "celeba" and policies != ["float32"]:
         raise app.UsageError(

@@ -137,7 +137,11 @@ def test_quality_rejects_bad_counts(flag, tmp_path):
             "'mixed_float16']. Received: ['float32', 'float64']",
         ),
         (
-            ["--dataset=mnist", "--dtype_policies=mixed_float16"],
+            ["--dtype_policies=mixed_bfloat16"],
+            "--dtype_policies must include float32",
+        ),
+        (
+            ["--dataset=mnist", "--dtype_policies=float32,mixed_float16"],
             "--dtype_policies is for --dataset=celeba only",
         ),
         (
