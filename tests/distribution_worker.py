@@ -155,7 +155,34 @@ def train(build, data, initial=None):
 
 
 def max_difference(a, b):
-    return max(float(np.max(np.abs(x - y), initial=0)) for x, y in zip(a, b))
+    """The largest difference between two lists of floating-point weights
+    (integer variables, the pool's uint8 images, are left to
+    `quantized_difference`)."""
+    return max(
+        (
+            float(np.max(np.abs(x - y), initial=0))
+            for x, y in zip(a, b)
+            if x.dtype.kind == "f"
+        ),
+        default=0.0,
+    )
+
+
+def quantized_difference(a, b):
+    """Integer variables: `(largest difference in levels, fraction of entries
+    that differ)`. A pool stores `round(255 * image)`: an image that differs
+    by one float rounding between one device and two can land on the other
+    side of a level's midpoint."""
+    pairs = [
+        (x.astype("int64"), y.astype("int64"))
+        for x, y in zip(a, b)
+        if x.dtype.kind in "iu"
+    ]
+    if not pairs:
+        return 0, 0.0
+    largest = max(int(np.max(np.abs(x - y), initial=0)) for x, y in pairs)
+    differ = sum(int(np.sum(x != y)) for x, y in pairs)
+    return largest, differ / sum(x.size for x, _ in pairs)
 
 
 def compare(build, data=noise):
@@ -165,8 +192,11 @@ def compare(build, data=noise):
         model, _, two = train(build, data(), initial=start)
         spread = replica_spread(model)
         replicas = replica_count(model)
+    levels, fraction = quantized_difference(one, two)
     return {
         "max_difference": max_difference(one, two),
+        "quantized_levels": levels,
+        "quantized_fraction": fraction,
         "replica_spread": spread,
         "replicas": replicas,
         "update_one": max_difference(one, start),
