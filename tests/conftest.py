@@ -124,6 +124,15 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # For `examples`.
 BACKEND = keras.backend.backend()
 
+if BACKEND == "torch" and os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two pytest-xdist workers on two cores, each with PyTorch's default of
+    # one OpenMP thread a core, wait on each other's spinning threads: the
+    # tiny teachers took 92 s to train in each worker instead of 4 s alone.
+    # One thread a worker: 4 s each, side by side.
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def shared_data_dir():
     """`$KERAS_DFKA_DATA_DIR`, else `../shared/data` beside the repo root."""
