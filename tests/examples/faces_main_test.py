@@ -43,6 +43,15 @@ def test_face_experiment_runs_end_to_end(tmp_path):
         saved = json.load(f)
     models = [row["model"] for row in saved["summary"]]
     assert models == ["teachers", "data_student", "target_net", "noise_student"]
+    # Every model also scored on the validation split, with its own gap.
+    for row in saved["summary"]:
+        assert 0 <= row["validation_roc_auc"] <= 1, row
+    auc = {row["model"]: row["validation_roc_auc"] for row in saved["summary"]}
+    assert saved["validation_gap_closed"] == pytest.approx(
+        (auc["target_net"] - auc["noise_student"])
+        / (auc["data_student"] - auc["noise_student"])
+    )
+    assert "on the validation split" in saved["markdown"]
     assert len(saved["per_label_auc"]) == len(face_config.DEFAULT_TARGETS)
     assert report["parameters"]["target_net"] > 0
     assert 0 < report["parameters"]["ratio"] < 1
