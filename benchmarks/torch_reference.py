@@ -59,7 +59,12 @@ EPSILON = 1e-7  # keras_dfka.losses.gan_losses.EPSILON
 # batch (stage 2 at 64x64) differ by up to ~2e-3 (torch's float32 gradients
 # are the closer to float64), and Adam, which divides by sqrt(v), turns that
 # into update differences up to ~7e-3; in float64 the gradients agree to
-# ~1e-7 and the updates to ~1e-5.
+# ~1e-7 and the updates to 1e-5 (2-core AMD EPYC, AVX2) or 3e-4 (2-core
+# Intel Xeon, AVX-512: the student's last block, stage 2): an element whose
+# gradient is near Adam's epsilon moves by `learning_rate * g / epsilon`, so
+# its gradient's 1e-7 relative rounding reaches its update undamped. The
+# 16x16 unit test (`tests/benchmarks/torch_reference_test.py`) holds the
+# updates to 1e-4 in float64, which Adam's epsilon placement needs.
 TOLERANCES = {
     "float32": {
         "term_relative": 1e-5,
@@ -69,7 +74,7 @@ TOLERANCES = {
     "float64": {
         "term_relative": 1e-5,
         "gradient_relative": 1e-5,
-        "update_relative": 1e-4,
+        "update_relative": 1e-3,
     },
 }
 
