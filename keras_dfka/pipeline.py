@@ -110,9 +110,11 @@ class AmalgamationConfig:
         "with checkpoint_dir: continue from the checkpoint there (a "
         "directory holding one is refused otherwise)",
     )
-    # Stage 1: AmalgamGAN.
+    # Stage 1: AmalgamGAN. The default budget, 1,800 joint steps then 1,800
+    # student-only ones, was chosen on CelebA's validation split over three
+    # seeds (`benchmarks/README.md` 1a).
     gan_steps: int = _field(
-        600,
+        1800,
         "AmalgamGAN training steps (schedule 'adversarial': the steps that "
         "train the generator and the student together)",
     )
@@ -143,7 +145,7 @@ class AmalgamationConfig:
     filter_reduction: int = _field(4, "the squeeze ratio of the filters' gates")
     # Stage 2: DualGenerator.
     dual_steps: int = _field(
-        1200,
+        3600,
         "DualGenerator training steps (schedule 'adversarial': the first "
         "gan_steps of them alongside the generator, the rest on the final pool)",
     )

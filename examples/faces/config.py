@@ -48,7 +48,8 @@ DEFAULT_TARGETS = [
 # steps, then 1,200 student-only ones. Chosen on the validation split over
 # three seeds among 1x, 2x and 3x of 400 + 400 (the score rose with each; 3x
 # is what fits the quick start's 10 minutes, `benchmarks/README.md` 1c).
-# CelebA runs take the library's default steps (`keras_dfka.AmalgamationConfig`).
+# CelebA runs take the library's default steps (`keras_dfka.AmalgamationConfig`,
+# 1,800 + 1,800, chosen the same way on CelebA, `benchmarks/README.md` 1a).
 EMBEDDED_STEPS = {"gan_steps": 1200, "dual_steps": 2400}
 
 
