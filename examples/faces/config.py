@@ -53,6 +53,12 @@ DEFAULT_TARGETS = [
 EMBEDDED_STEPS = {"gan_steps": 1200, "dual_steps": 2400}
 
 
+def step_budget(data_dir):
+    """The `AmalgamationConfig` step fields the example sets for `data_dir`:
+    `EMBEDDED_STEPS` without one, none (the library's default) for CelebA."""
+    return {} if data_dir else dict(EMBEDDED_STEPS)
+
+
 @dataclasses.dataclass
 class FaceConfig:
     """The face example's settings.
@@ -90,8 +96,9 @@ class FaceConfig:
         if self.image_size is None:
             self.image_size = 64 if self.data_dir else 32
         if self.amalgamation is None:
-            steps = {} if self.data_dir else EMBEDDED_STEPS
-            self.amalgamation = keras_dfka.AmalgamationConfig(**steps)
+            self.amalgamation = keras_dfka.AmalgamationConfig(
+                **step_budget(self.data_dir)
+            )
         if self.teachers is None:
             self.teachers = self.resolved_teachers()
         return self

@@ -67,14 +67,15 @@ def main(argv):
     from examples.faces import train
 
     config = face_config.FaceConfig()
-    steps = {} if FLAGS.data_dir else face_config.EMBEDDED_STEPS
     overrides = {
         "data_dir": FLAGS.data_dir,
         "image_size": FLAGS.image_size,
         "target_labels": FLAGS.target_labels,
         "teacher_epochs": FLAGS.teacher_epochs,
         "workdir": FLAGS.workdir,
-        "amalgamation": common_flags.amalgamation_config(steps),
+        "amalgamation": common_flags.amalgamation_config(
+            face_config.step_budget(FLAGS.data_dir)
+        ),
     }
     if FLAGS.teachers:
         overrides["teachers"] = parse_teachers(FLAGS.teachers)
