@@ -60,7 +60,8 @@ def train_reference_student(
         steps: int, the budget in steps of `config.batch_size`, rounded to
             whole epochs.
         config: the `keras_dfka.AmalgamationConfig` of the run (its seed,
-            batch size, learning rate and verbosity).
+            batch size, the student's learning rate and its decay, and
+            verbosity).
         loss: the Keras loss.
 
     Returns:
@@ -68,12 +69,13 @@ def train_reference_student(
     """
     keras.utils.set_random_seed(config.seed + 7)
     student = label_model(target_net, teachers)
+    epochs = max(1, int(round(steps * config.batch_size / len(images))))
+    updates = epochs * -(-len(images) // config.batch_size)
     student.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(config.student_learning_rate(updates)),
         loss=loss,
         jit_compile=config.jit_compile,
     )
-    epochs = max(1, int(round(steps * config.batch_size / len(images))))
     student.fit(
         images,
         soft_labels,

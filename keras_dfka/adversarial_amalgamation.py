@@ -12,6 +12,7 @@ from keras_dfka.compile_utils import resolve_optimizer
 from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.layers.sample_pool import SamplePool
 from keras_dfka.utils import random_flip_and_shift
+from keras_dfka.utils import random_mixup
 from keras_dfka.validation import MAX_LOSS_WEIGHT
 from keras_dfka.validation import check_bool
 from keras_dfka.validation import check_float
@@ -37,6 +38,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
     # student phase, student_updates times (DualGenerator's variables:
     # trunk, filters, heads)
     x = flip_and_shift(pool.sample(student_batch_size))
+    x = mixup(x)                                          # student_mixup only
     L_S = CE(S(x), T(x))                                  # soft targets
     ```
 
@@ -71,6 +73,11 @@ class AdversarialAmalgamation(Trainer, keras.Model):
             starts.
         student_augment: bool, whether pool images are randomly flipped and
             shifted before the student and the teachers see them.
+        student_mixup: bool, whether each student image is then mixed with
+            another of its batch (`keras_dfka.utils.random_mixup`: a
+            weight uniform in [0, 1) per image); the teachers label the
+            mixed images, so the student also learns between the pool's
+            images.
         seed: int or None, the seed of the pool sampling and the augmentation.
         name: the model's name.
 
@@ -106,6 +113,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         adversarial_weight=1.0,
         adversarial_start=100,
         student_augment=True,
+        student_mixup=False,
         seed=None,
         name="adversarial_amalgamation",
         **kwargs,
@@ -145,6 +153,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         )
         self.adversarial_start = check_int(adversarial_start, "adversarial_start", 0)
         self.student_augment = check_bool(student_augment, "student_augment")
+        self.student_mixup = check_bool(student_mixup, "student_mixup")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.pool = SamplePool(self.pool_size, amalgam_gan.level_shapes[0], name="pool")
@@ -233,6 +242,8 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         images = self.pool.sample(batch_size, self.seed_generator)
         if self.student_augment:
             images = random_flip_and_shift(images, self.seed_generator)
+        if self.student_mixup:
+            images = random_mixup(images, self.seed_generator)
         loss = self.dual_generator.image_distillation_loss(images, training=training)
         return loss, {"student_loss": loss}
 
@@ -320,6 +331,7 @@ class AdversarialAmalgamation(Trainer, keras.Model):
             "adversarial_weight": self.adversarial_weight,
             "adversarial_start": self.adversarial_start,
             "student_augment": self.student_augment,
+            "student_mixup": self.student_mixup,
             "seed": self.seed,
         }
 

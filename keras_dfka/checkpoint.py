@@ -36,7 +36,11 @@ STATE_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 # Fields that do not change what a run computes.
 _UNCHECKED_FIELDS = ("verbose", "resume", "checkpoint_dir", "checkpoint_steps")
-_LATER_FIELDS = {"max_feature_width": DEFAULT_MAX_FEATURE_WIDTH}
+_LATER_FIELDS = {
+    "max_feature_width": DEFAULT_MAX_FEATURE_WIDTH,
+    "student_learning_rate_decay": "none",
+    "student_mixup": False,
+}
 
 
 def has_checkpoint(directory):

@@ -26,6 +26,7 @@ from keras_dfka.amalgam_gan import resolve_loss_weights
 from keras_dfka.checkpoint import OffsetDataset
 from keras_dfka.checkpoint import RunCheckpoint
 from keras_dfka.checkpoint import run_fingerprint
+from keras_dfka.compile_utils import default_optimizer
 from keras_dfka.datasets.latent_noise import LatentNoise
 from keras_dfka.datasets.latent_noise import LatentSet
 from keras_dfka.dual_generator import DualGenerator
@@ -40,6 +41,9 @@ from keras_dfka.validation import check_float
 from keras_dfka.validation import check_int
 from keras_dfka.validation import check_weights
 from keras_dfka.validation import check_widths
+
+# The values of `AmalgamationConfig.student_learning_rate_decay`.
+LEARNING_RATE_DECAYS = ("none", "cosine")
 
 # The largest default number of class-balanced latent vectors.
 BALANCED_LATENTS = 32000
@@ -84,6 +88,12 @@ class AmalgamationConfig:
     latent_dim: int = _field(100, "the width of the generator's noise input")
     batch_size: int = _field(64, "the batch size of both stages")
     learning_rate: float = _field(1e-3, "Adam's learning rate, both stages")
+    student_learning_rate_decay: str = _field(
+        "none",
+        "the student's learning rate over its updates: 'none' (constant) or "
+        "'cosine' (keras.optimizers.schedules.CosineDecay from learning_rate "
+        "to 0 over all of the student's updates)",
+    )
     verbose: int = _field(1, "Keras fit() verbosity (0, 1 or 2)")
     jit_compile: str | bool = _field(
         "auto",
@@ -205,6 +215,11 @@ class AmalgamationConfig:
     student_augment: bool = _field(
         True, "with schedule 'adversarial': random flips and shifts of pool images"
     )
+    student_mixup: bool = _field(
+        False,
+        "with schedule 'adversarial': mix each student image with another "
+        "of its batch (mixup); the teachers label the mixed images",
+    )
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -217,6 +232,7 @@ class AmalgamationConfig:
             "resume",
             "augment",
             "student_augment",
+            "student_mixup",
             "latent_targets",
             "use_filters",
             "block_wise",
@@ -265,6 +281,12 @@ class AmalgamationConfig:
             raise ValueError(
                 "With schedule='adversarial' the student learns end to end from "
                 "pool images: `block_wise` must be False. Received: block_wise=True"
+            )
+        if self.student_learning_rate_decay not in LEARNING_RATE_DECAYS:
+            raise ValueError(
+                "`student_learning_rate_decay` must be one of "
+                f"{list(LEARNING_RATE_DECAYS)}. Received: "
+                f"student_learning_rate_decay={self.student_learning_rate_decay!r}"
             )
         if self.jit_compile not in ("auto", True, False):
             raise ValueError(
@@ -377,6 +399,16 @@ class AmalgamationConfig:
                 f"among {sorted(names)}."
             )
         return cls(**values)
+
+    def student_learning_rate(self, updates):
+        """The student's learning rate over `updates` optimizer updates: a
+        float, or a `keras.optimizers.schedules.CosineDecay` with
+        `student_learning_rate_decay="cosine"`."""
+        if self.student_learning_rate_decay == "cosine":
+            return keras.optimizers.schedules.CosineDecay(
+                self.learning_rate, decay_steps=updates
+            )
+        return self.learning_rate
 
     def gan_options(self):
         """The `AmalgamGAN` arguments of this configuration."""
@@ -646,7 +678,7 @@ def _build_gan(teachers, config):
 def _build_dual(gan, plan, config):
     dual = DualGenerator(gan, plan, **config.dual_options())
     dual.compile(
-        learning_rate=config.learning_rate,
+        learning_rate=config.student_learning_rate(config.dual_steps),
         jit_compile=config.jit_compile,
         check_finite=config.check_finite,
     )
@@ -745,11 +777,18 @@ def _train_adversarial(teachers, plan, config, fit, timings):
         student_batch_size=config.student_batch_size,
         student_updates=config.student_updates,
         student_augment=config.student_augment,
+        student_mixup=config.student_mixup,
         adversarial_weight=config.adversarial_weight,
         adversarial_start=config.adversarial_start,
         seed=config.seed,
     )
+    student_optimizer = "auto"
+    if config.student_learning_rate_decay != "none":
+        student_optimizer = default_optimizer(
+            config.student_learning_rate(config.dual_steps * config.student_updates)
+        )
     trainer.compile(
+        student_optimizer=student_optimizer,
         learning_rate=config.learning_rate,
         jit_compile=config.jit_compile,
         check_finite=config.check_finite,

@@ -79,3 +79,26 @@ def random_flip_and_shift(images, seed):
     shift_w = keras.random.randint((), -limit_w, limit_w + 1, seed=seed)
     images = ops.roll(images, shift_h, axis=1)
     return ops.roll(images, shift_w, axis=2)
+
+
+def random_mixup(images, seed):
+    """Mixes each image of a batch with its neighbour in the batch.
+
+    `mixed[i] = w[i] * images[i] + (1 - w[i]) * images[i - 1]` (the first
+    with the last), one weight `w[i]` uniform in `[0, 1)` per image: mixup
+    (Zhang et al., ICLR 2018) with `alpha=1`. For a batch drawn at random
+    the neighbours are random partners.
+
+    Args:
+        images: `(batch, height, width, channels)` tensor.
+        seed: a `keras.random.SeedGenerator`.
+
+    Returns:
+        A tensor of the same shape, between the two images pixel by pixel.
+    """
+    batch = images.shape[0]
+    if batch is None:  # Traced without a static batch size (TensorFlow).
+        batch = ops.shape(images)[0]
+    weights = keras.random.uniform((batch, 1, 1, 1), dtype=images.dtype, seed=seed)
+    partners = ops.roll(images, 1, axis=0)
+    return weights * images + (1.0 - weights) * partners

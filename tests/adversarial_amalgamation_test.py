@@ -6,6 +6,7 @@ from conftest import any_changed
 from conftest import weights_of
 
 import keras_dfka
+from keras_dfka import adversarial_amalgamation
 
 TARGETS = ["red", "is_bright", "blue_most"]
 
@@ -128,10 +129,45 @@ def test_the_target_net_comes_from_the_student(tiny_teachers):
     )
 
 
+def test_student_mixup_trains_on_mixed_pool_images(tiny_teachers, monkeypatch):
+    # With student_mixup the student (and the teachers labelling its batch)
+    # see the mixed images: the distillation loss is called on
+    # random_mixup's output.
+    _, dual, trainer = build(tiny_teachers, student_mixup=True)
+    calls = []
+    mixup = adversarial_amalgamation.random_mixup
+
+    def spy(images, seed):
+        mixed = mixup(images, seed)
+        calls.append(mixed)
+        return mixed
+
+    seen = []
+    distill = dual.image_distillation_loss
+
+    def spy_loss(images, training=False):
+        seen.append(images)
+        return distill(images, training=training)
+
+    monkeypatch.setattr(adversarial_amalgamation, "random_mixup", spy)
+    monkeypatch.setattr(dual, "image_distillation_loss", spy_loss)
+    before = [weights_of(b) for b in dual.student_blocks]
+    history = trainer.fit(keras_dfka.datasets.LatentNoise(8, 16, steps=2), verbose=0)
+    assert np.isfinite(history.history["student_loss"][0])
+    # Traced once per student update (or run once per update eagerly).
+    assert len(calls) >= 2 and len(seen) == len(calls)
+    assert all(mixed is images for mixed, images in zip(calls, seen))
+    after = [weights_of(b) for b in dual.student_blocks]
+    assert all(any_changed(b, a) for b, a in zip(before, after))
+
+
 def test_config_round_trip(tiny_teachers):
-    _, _, trainer = build(tiny_teachers, pool_size=33, adversarial_weight=0.5)
+    _, _, trainer = build(
+        tiny_teachers, pool_size=33, adversarial_weight=0.5, student_mixup=True
+    )
     clone = keras_dfka.AdversarialAmalgamation.from_config(trainer.get_config())
     assert clone.pool_size == 33
+    assert clone.student_mixup is True
     assert clone.adversarial_weight == 0.5
     assert clone.dual_generator.amalgam_gan is clone.amalgam_gan
     assert clone.dual_generator.target_labels == TARGETS

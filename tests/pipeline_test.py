@@ -1,11 +1,13 @@
 import dataclasses
 import inspect
 
+import keras
 import numpy as np
 import pytest
 from conftest import weights_of
 
 import keras_dfka
+from keras_dfka import pipeline
 from keras_dfka.pipeline import PRESETS
 from keras_dfka.pipeline import RECIPE_DEFAULTS
 from keras_dfka.pipeline import AmalgamationConfig
@@ -90,6 +92,10 @@ def test_config_round_trips_through_a_dict():
         ({"learning_rate": -1.0}, "`learning_rate` must be a finite number > 0"),
         ({"loss_weights": "fast"}, "`loss_weights` must be one of"),
         ({"jit_compile": "yes"}, "`jit_compile` must be 'auto', True or False"),
+        (
+            {"student_learning_rate_decay": "linear"},
+            "`student_learning_rate_decay` must be one of",
+        ),
         ({"balanced_latents": 0}, "`balanced_latents` must be an integer >= 1"),
         ({"hard_latents": 4}, "give `balanced_latents` or `balance_task` too"),
         (
@@ -233,6 +239,58 @@ def test_adversarial_schedule_trains_both_then_the_student(tiny_teachers):
     assert result.gan.latent_targets
     images = result.gan.generate(4)
     assert result.target_net.predict_labels(images).shape == (4, 2)
+
+
+def test_student_learning_rate_decay_reaches_the_student_only(
+    tiny_teachers, monkeypatch
+):
+    # Cosine decay from learning_rate to 0 over all of the student's updates
+    # (student_updates per step); the generator keeps its constant rate.
+    made = []
+    original = pipeline.default_optimizer
+
+    def spy(learning_rate):
+        made.append(original(learning_rate))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "default_optimizer", spy)
+    config = AmalgamationConfig(
+        latent_dim=8,
+        batch_size=8,
+        gan_steps=3,
+        dual_steps=5,
+        pool_size=16,
+        verbose=0,
+        learning_rate=0.01,
+        student_learning_rate_decay="cosine",
+    )
+    rate = config.student_learning_rate(10)
+    assert isinstance(rate, keras.optimizers.schedules.CosineDecay)
+    assert float(rate(0)) == pytest.approx(0.01) and float(rate(10)) == 0.0
+    assert float(rate(5)) == pytest.approx(0.005)
+    assert config.replace(student_learning_rate_decay="none").student_learning_rate(
+        10
+    ) == pytest.approx(0.01)
+    keras_dfka.amalgamate(list(tiny_teachers), TARGETS, config)
+    (student,) = made
+    assert int(student.iterations.numpy()) == 5 * config.student_updates
+    assert float(student.learning_rate) == 0.0
+
+    # The sequential schedule: the dual generator's optimizers decay over
+    # its dual_steps.
+    result = keras_dfka.amalgamate(
+        list(tiny_teachers),
+        TARGETS,
+        tiny_config(learning_rate=0.01, student_learning_rate_decay="cosine"),
+    )
+    assert int(result.dual.optimizer.iterations.numpy()) == 4
+    assert [float(o.learning_rate) for o in result.dual.optimizer.optimizers] == [
+        0.0,
+        0.0,
+    ]
+    assert [float(o.learning_rate) for o in result.gan.optimizer.optimizers] == (
+        pytest.approx([0.01, 0.01])
+    )
 
 
 def test_adversarial_schedule_checks_its_fields():

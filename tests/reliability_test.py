@@ -247,6 +247,8 @@ def test_trainers_refuse_non_finite_learning_rates_and_weights(gan):
             keras_dfka.AdversarialAmalgamation(gan, dual, adversarial_weight=weight)
     with pytest.raises(ValueError, match="`student_augment` must be True or False"):
         keras_dfka.AdversarialAmalgamation(gan, dual, student_augment="no")
+    with pytest.raises(ValueError, match="`student_mixup` must be True or False"):
+        keras_dfka.AdversarialAmalgamation(gan, dual, student_mixup="no")
 
 
 @pytest.mark.parametrize(

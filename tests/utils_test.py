@@ -6,6 +6,7 @@ from keras_dfka.compile_utils import build_multi_optimizer
 from keras_dfka.compile_utils import copy_optimizer
 from keras_dfka.utils import as_list
 from keras_dfka.utils import map_batches
+from keras_dfka.utils import random_mixup
 
 
 def test_map_batches_concatenates_arrays_and_lists():
@@ -38,3 +39,23 @@ def test_multi_optimizer_uses_the_learning_rate_and_two_optimizers():
     copy = copy_optimizer(adam)
     assert copy is not adam and float(copy.learning_rate) == 0.5
     assert copy_optimizer("auto") == "auto"
+
+
+def test_random_mixup_mixes_each_image_with_its_neighbour():
+    # Constant images 0, 1, 2, 3 (scaled): image i mixed with image i - 1
+    # (the first with the last) by one weight per image in [0, 1).
+    values = np.array([0.0, 0.25, 0.5, 1.0], dtype="float32")
+    images = np.ones((4, 3, 3, 2), dtype="float32") * values[:, None, None, None]
+    seed = keras.random.SeedGenerator(3)
+    mixed = random_mixup(keras.ops.convert_to_tensor(images), seed)
+    mixed = np.asarray(keras.ops.convert_to_numpy(mixed))
+    assert mixed.shape == images.shape
+    # Every pixel of an image has the same mix.
+    per_image = mixed.reshape(4, -1)
+    np.testing.assert_allclose(per_image, per_image[:, :1] * np.ones_like(per_image))
+    partners = np.roll(values, 1)
+    weights = (per_image[:, 0] - partners) / (values - partners)
+    assert np.all(weights >= 0.0) and np.all(weights < 1.0)
+    # Not the identity, and different weights for different images.
+    assert not np.allclose(mixed, images)
+    assert len(set(np.round(weights, 6))) == 4

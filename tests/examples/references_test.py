@@ -76,3 +76,28 @@ def test_reference_students_train_one_model_per_image_set(tiny_teachers):
             weights_of(students["data_student"]), weights_of(students["noise_student"])
         )
     )
+
+
+def test_reference_students_follow_the_student_learning_rate_decay(tiny_teachers):
+    # The references learn with the same learning rate schedule as the
+    # data-free student: cosine decay to 0 over all of their updates.
+    targets = ["blue", "is_bright"]
+    gan = keras_dfka.AmalgamGAN(list(tiny_teachers), latent_dim=8)
+    target = keras_dfka.TargetNet.from_dual(keras_dfka.DualGenerator(gan, targets))
+    x_train = np.random.default_rng(1).uniform(size=(16, 16, 16, 3)).astype("float32")
+    labels = references.teacher_soft_labels(list(tiny_teachers), targets, x_train)
+    rates = {}
+    for decay in ("none", "cosine"):
+        config = keras_dfka.AmalgamationConfig(
+            batch_size=8,
+            verbose=0,
+            learning_rate=0.01,
+            student_learning_rate_decay=decay,
+        )
+        student = references.train_reference_student(
+            target, list(tiny_teachers), x_train, labels, 3, config
+        )
+        assert int(student.optimizer.iterations.numpy()) == 4
+        rates[decay] = float(student.optimizer.learning_rate)
+    assert rates["none"] == np.float32(0.01)
+    assert rates["cosine"] == 0.0
