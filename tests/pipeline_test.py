@@ -315,3 +315,11 @@ def test_checkpoints_written_before_max_feature_width_still_resume():
     assert "max_feature_width" not in default
     other = run_fingerprint(AmalgamationConfig(max_feature_width=64), [], ["a"])
     assert other["config"]["max_feature_width"] == 64
+    # The same for the fields added after it.
+    for name, value in (
+        ("student_learning_rate_decay", "cosine"),
+        ("student_mixup", True),
+    ):
+        assert name not in default
+        other = run_fingerprint(AmalgamationConfig(**{name: value}), [], ["a"])
+        assert other["config"][name] == value
