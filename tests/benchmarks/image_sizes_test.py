@@ -1,9 +1,10 @@
-"""Smoke test of `benchmarks/image_sizes.py --quick` on the current backend."""
+"""Smoke test of `python -m benchmarks.image_sizes.image_sizes --quick` on the
+current backend."""
 
 import json
 
+from benchmark_runner import run_module
 from conftest import BACKEND
-from conftest import run_benchmark
 from conftest import tensorflow_or_jax_only
 
 pytestmark = tensorflow_or_jax_only("the image-size benchmark")
@@ -12,7 +13,7 @@ pytestmark = tensorflow_or_jax_only("the image-size benchmark")
 def test_quick_run_reports_each_size(tmp_path):
     output = tmp_path / "sizes.json"
     args = ["--quick", "--stages=1", f"--output={output}"]
-    result = run_benchmark("image_sizes.py", *args)
+    result = run_module("image_sizes.image_sizes", *args)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(output.read_text())
     assert report["backend"] == BACKEND == report["environment"]["backend"]
@@ -27,14 +28,16 @@ def test_quick_run_reports_each_size(tmp_path):
     assert run["level_shapes"][0] == [32, 32, 3] and len(run["level_shapes"]) == 4
     assert "| 32 | 1 |" in result.stdout
     # An existing report is kept.
-    again = run_benchmark("image_sizes.py", *args)
+    again = run_module("image_sizes.image_sizes", *args)
     assert again.returncode != 0
     assert "exists" in again.stderr + again.stdout
 
 
 def test_bad_sizes_are_refused(tmp_path):
     output = tmp_path / "sizes.json"
-    result = run_benchmark("image_sizes.py", "--image_sizes=64,0", f"--output={output}")
+    result = run_module(
+        "image_sizes.image_sizes", "--image_sizes=64,0", f"--output={output}"
+    )
     assert result.returncode != 0
     assert "--image_sizes must be positive integers" in result.stderr + result.stdout
     assert not output.exists()

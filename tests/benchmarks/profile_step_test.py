@@ -1,17 +1,18 @@
-"""Smoke test of `benchmarks/profile_step.py --quick` on the current backend."""
+"""Smoke test of `python -m benchmarks.speed.profile_step --quick` on the
+current backend."""
 
 import json
 import math
 
+from benchmark_runner import run_module
 from conftest import BACKEND
-from conftest import run_benchmark
 from conftest import tensorflow_or_jax_only
 
 pytestmark = tensorflow_or_jax_only("the profile")
 
 
 def run_script(*args):
-    return run_benchmark("profile_step.py", *args)
+    return run_module("speed.profile_step", *args)
 
 
 def test_quick_run_writes_every_measurement(tmp_path):

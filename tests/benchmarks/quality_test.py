@@ -1,11 +1,12 @@
-"""Smoke test of benchmarks/quality.py at tiny size (real data; skips without)."""
+"""Smoke test of `python -m benchmarks.quality.quality` at tiny size (real data;
+skips without)."""
 
 import json
 import os
 
 import pytest
+from benchmark_runner import run_module
 from conftest import BACKEND
-from conftest import run_benchmark
 from conftest import shared_data_dir
 
 DATA = shared_data_dir()
@@ -40,7 +41,7 @@ def test_quality_quick(dataset, tmp_path):
     if dataset == "celeba":
         # Each data-free row once per policy; teachers and references float32.
         args.append("--dtype_policies=float32,mixed_bfloat16")
-    result = run_benchmark("quality.py", *args)
+    result = run_module("quality.quality", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(output.read_text())
     rows = {row["row"] for row in report["table"]}
@@ -73,7 +74,7 @@ def test_quality_quick(dataset, tmp_path):
     # The flag reaches both settings' teachers (it used to miss MNIST's).
     assert report["teacher_epochs"] == 2
     # Refuses to overwrite its output.
-    again = run_benchmark("quality.py", *args)
+    again = run_module("quality.quality", *args)
     assert again.returncode != 0
     assert "exists" in again.stderr + again.stdout
     if dataset == "mnist":
@@ -84,8 +85,8 @@ def test_quality_quick(dataset, tmp_path):
         assert report["teacher"] is None and report["teacher_seed"] == 0
         assert report["seeds"] == [0]
         reused_output = tmp_path / "reused.json"
-        reused = run_benchmark(
-            "quality.py",
+        reused = run_module(
+            "quality.quality",
             *[
                 a
                 for a in args
@@ -110,8 +111,8 @@ def test_quality_quick(dataset, tmp_path):
 
 @pytest.mark.parametrize("flag", ["seeds", "dual_steps", "teacher_epochs"])
 def test_quality_rejects_bad_counts(flag, tmp_path):
-    result = run_benchmark(
-        "quality.py", f"--{flag}=0", f"--output={tmp_path / 'quality.json'}"
+    result = run_module(
+        "quality.quality", f"--{flag}=0", f"--output={tmp_path / 'quality.json'}"
     )
     assert result.returncode != 0
     assert f"--{flag} must be >= 1. Received: 0" in result.stderr + result.stdout
@@ -151,7 +152,7 @@ def test_quality_rejects_bad_counts(flag, tmp_path):
     ],
 )
 def test_quality_rejects_conflicting_teacher_flags(args, message, tmp_path):
-    result = run_benchmark("quality.py", *args, f"--output={tmp_path / 'q.json'}")
+    result = run_module("quality.quality", *args, f"--output={tmp_path / 'q.json'}")
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
     assert not (tmp_path / "q.json").exists()
@@ -169,8 +170,8 @@ def test_quality_rejects_a_missing_or_wrong_teacher(tmp_path):
         (tmp_path / "missing.keras", "not found"),
         (wrong, "to (None, 10) probabilities"),
     ):
-        result = run_benchmark(
-            "quality.py",
+        result = run_module(
+            "quality.quality",
             "--dataset=mnist",
             "--quick",
             f"--teacher={teacher}",

@@ -1,31 +1,23 @@
-"""Smoke test of `benchmarks/speed.py --quick` on the current KERAS_BACKEND."""
+"""Smoke test of `python -m benchmarks.speed.speed --quick` on the current
+KERAS_BACKEND."""
 
 import importlib.util
 import json
 import math
-import os
 
 import pytest
+from benchmark_runner import run_module
 from conftest import BACKEND
-from conftest import ROOT
-from conftest import run_benchmark
 from conftest import tensorflow_or_jax_only
 
-SCRIPT = os.path.join(ROOT, "benchmarks", "speed.py")
+from benchmarks.speed.benchmark import loglog_slope
+from benchmarks.speed.settings import settings_for
 
 pytestmark = tensorflow_or_jax_only("the speed benchmark")
 
 
-def load_speed_module():
-    """Imports benchmarks/speed.py without running it (no flags defined)."""
-    spec = importlib.util.spec_from_file_location("speed_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_script(*args, timeout=600):
-    return run_benchmark("speed.py", *args, timeout=timeout)
+    return run_module("speed.speed", *args, timeout=timeout)
 
 
 def is_positive_number(value):
@@ -33,21 +25,19 @@ def is_positive_number(value):
 
 
 def test_loglog_slope_recovers_a_power_law():
-    speed = load_speed_module()
     xs = [1, 2, 4, 8]
-    assert speed.loglog_slope(xs, [3.0 * x**1.5 for x in xs]) == pytest.approx(1.5)
-    assert speed.loglog_slope([32, 64], [0.2, 0.2]) == pytest.approx(0.0)
-    assert speed.loglog_slope([2], [1.0]) is None
-    assert speed.loglog_slope([2, 2], [1.0, 3.0]) is None
+    assert loglog_slope(xs, [3.0 * x**1.5 for x in xs]) == pytest.approx(1.5)
+    assert loglog_slope([32, 64], [0.2, 0.2]) == pytest.approx(0.0)
+    assert loglog_slope([2], [1.0]) is None
+    assert loglog_slope([2, 2], [1.0, 3.0]) is None
 
 
 def test_quick_settings_are_tiny():
-    speed = load_speed_module()
-    quick = speed.settings_for(quick=True)
+    quick = settings_for(quick=True)
     assert quick["image_size"] <= 32 and quick["batch_sizes"] == [8]
-    assert speed.settings_for(quick=False, steps=5)["steps"] == 5
+    assert settings_for(quick=False, steps=5)["steps"] == 5
     with pytest.raises(ValueError, match="Unknown setting"):
-        speed.settings_for(quick=True, no_such_setting=1)
+        settings_for(quick=True, no_such_setting=1)
 
 
 def test_quick_run_writes_a_complete_report(tmp_path):
@@ -112,73 +102,19 @@ def test_quick_run_writes_a_complete_report(tmp_path):
     assert "--overwrite" in again.stdout + again.stderr
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("torch") is None,
-    reason="--reference=torch needs torch (an optional benchmark dependency)",
-)
-def test_quick_torch_reference_run_reports_every_contender(tmp_path):
-    output = tmp_path / "speed_vs_torch.json"
-    result = run_script(
-        "--reference=torch",
-        "--quick",
-        "--stages=1,2",
-        f"--output={output}",
-        timeout=1200,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "# Speed against the PyTorch reference" in result.stdout
-    with open(output) as f:
-        report = json.load(f)
-
-    assert report["benchmark"] == "speed_vs_torch" and report["quick"] is True
-    assert report["backends"] == [BACKEND]
-    equivalence = report["equivalence"]
-    assert equivalence["passed"] is True, equivalence
-    for stages in equivalence["precisions"].values():
-        assert set(stages) == {"stage1", "stage2"}
-        for check in stages.values():
-            assert check["passed"]
-            assert check["max_term_relative_difference"] <= 1e-5
-    assert len(report["rounds"]) == 1
-    contenders = {f"keras-{BACKEND}", "torch"}
-    for round_ in report["rounds"]:
-        assert set(round_["order"]) == contenders
-        for key in ("load_average_before", "load_average_after"):
-            assert len(round_[key]) == 3 and all(x >= 0 for x in round_[key])
-        assert len(round_["runs"]) == 2 * len(contenders)  # 2 stages, batch 8
-        for run in round_["runs"]:
-            assert "error" not in run, run
-            assert is_positive_number(run["steps_per_second"]), run
-            assert run["losses_finite"], run
-            if run["contender"] == "torch":
-                assert run["torch_threads"] >= 1
-                assert run["torch_compile"] is False
-    rows = {(row["stage"], row["batch_size"]): row for row in report["summary"]}
-    assert set(rows) == {(1, 8), (2, 8)}
-    for row in rows.values():
-        assert set(row["median_steps_per_second"]) == contenders
-        assert row["best_keras"] == f"keras-{BACKEND}"
-        assert is_positive_number(row["best_keras_over_torch"])
-        assert len(row["best_keras_over_torch_per_round"]) == 1
-    assert len(report["load_average_start"]) == 3
-    assert len(report["load_average_end"]) == 3
-    assert "- Equivalence check (batch 4, augmentation off" in report["markdown"]
-    assert "tensorflow): passed" in report["markdown"]
-    assert "best Keras / torch" in report["markdown"]
-    assert "## Per round" in report["markdown"]
-
-
-def test_torch_reference_flags_are_checked(tmp_path):
+def test_flags_are_checked_and_moved_ones_name_their_replacement(tmp_path):
     output = tmp_path / "never.json"
+    replacement = "python -m benchmarks.torch_reference.speed_vs_torch"
     for args, message in (
-        (("--reference=torch", "--jit=on"), "--jit"),
-        (("--reference=torch", "--rounds=0"), "--rounds"),
-        (("--rounds=2",), "--reference=torch"),
-        (("--backend=tensorflow,jax",), "--reference=torch"),
+        (("--reference=torch",), replacement),
+        (("--rounds=2",), replacement),
+        (("--torch_compile",), replacement),
+        (("--backend=tensorflow,jax",), replacement),
+        (("--steps=0",), "--steps must be positive; got 0"),
+        (("--batch_sizes=8,x",), "--batch_sizes must be integers"),
+        (("--jit=maybe",), "--jit takes on and/or off"),
     ):
-        result = run_benchmark(
-            "speed.py", "--quick", f"--output={output}", *args, timeout=120
-        )
+        result = run_script("--quick", f"--output={output}", *args, timeout=120)
         assert result.returncode != 0, args
         assert message in result.stdout + result.stderr, args
     assert not output.exists()

@@ -1,19 +1,24 @@
-"""The plain PyTorch reference (`benchmarks/torch_reference.py`) computes our
+"""The plain PyTorch reference (`benchmarks/torch_reference/`) computes our
 stage-1 and stage-2 losses, gradients and Adam updates on the same weights."""
 
-import importlib.util
 import math
-import os
 
 import keras
 import numpy as np
 import pytest
 from conftest import BACKEND
-from conftest import ROOT
 
 import keras_dfka
+from benchmarks.speed.models import build_teachers
+from benchmarks.speed.models import build_trainer
+from benchmarks.speed.settings import model_spec
+from benchmarks.speed.settings import settings_for
 
 torch = pytest.importorskip("torch")
+
+# The reference's public names, as the package exports them (torch is
+# imported on first use).
+from benchmarks import torch_reference as reference  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "tensorflow",
@@ -21,26 +26,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def load_benchmark(name):
-    path = os.path.join(ROOT, "benchmarks", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-speed = load_benchmark("speed")
-reference = load_benchmark("torch_reference")
-
-
 def build(stage, dtype="float32", **overrides):
-    """The `--quick` trainer of `speed.py` (16x16, widths 4, 8, 8), built at
+    """The `--quick` trainer of the speed benchmark (16x16, widths 4, 8, 8), built at
     `dtype`, augmentation off."""
-    settings = speed.settings_for(quick=True)
-    spec = dict(speed.model_spec(settings, stage=stage, batch_size=8), augment=False)
+    settings = settings_for(quick=True)
+    spec = dict(model_spec(settings, stage=stage, batch_size=8), augment=False)
     spec.update(overrides)
     with reference.keras_precision(dtype):
-        return speed.build_trainer(spec)
+        return build_trainer(spec)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -115,9 +108,9 @@ def test_strided_same_padding_is_tensorflows():
 
 
 def test_unsupported_configurations_raise_naming_them():
-    settings = speed.settings_for(quick=True)
-    spec = dict(speed.model_spec(settings, stage=1, batch_size=8), augment=False)
-    teachers = speed.build_teachers(spec)
+    settings = settings_for(quick=True)
+    spec = dict(model_spec(settings, stage=1, batch_size=8), augment=False)
+    teachers = build_teachers(spec)
     gan = keras_dfka.AmalgamGAN(teachers, latent_dim=16, latent_targets=True)
     with pytest.raises(ValueError, match="latent_targets"):
         reference.Stage1Reference(gan)
