@@ -28,6 +28,27 @@ def block_until_ready(model, logs):
     return values
 
 
+def step_timings(durations, steps, batch_size):
+    """The timing fields of a result, from the durations of a warm-up block
+    and then timed blocks of `steps` steps each.
+
+    The step time is the median timed block over its steps: robust to a
+    one-off stall (seen with TensorFlow + XLA: creating the next epoch's
+    tf.data iterator sometimes takes seconds).
+    """
+    timed = durations[1:]
+    seconds_per_step = statistics.median(timed) / steps
+    return {
+        "warmup_seconds": durations[0],
+        "epoch_seconds": timed,
+        "timed_steps": steps * len(timed),
+        "seconds_per_step": seconds_per_step,
+        "steps_per_second": 1.0 / seconds_per_step,
+        "samples_per_second": batch_size / seconds_per_step,
+        "mean_steps_per_second": steps * len(timed) / sum(timed),
+    }
+
+
 def measure_fit(spec):
     """Times `fit()` of one configuration after a warm-up epoch.
 
@@ -73,23 +94,13 @@ def measure_fit(spec):
         spec["latent_dim"], batch_size=spec["batch_size"], steps=steps, seed=0
     )
     model.fit(noise, epochs=1 + timed_epochs, callbacks=[timer], verbose=0)
-    timed = timer.durations[1:]
-    # The median epoch: robust to a one-off stall (seen with TensorFlow + XLA:
-    # creating the next epoch's tf.data iterator sometimes takes seconds).
-    seconds_per_step = statistics.median(timed) / steps
     losses_finite = all(math.isfinite(v) for v in timer.final_logs)
     return {
         "kind": "fit",
         "spec": spec,
         "jit_compile": bool(model.jit_compile),
         "build_seconds": build_seconds,
-        "warmup_seconds": timer.durations[0],
-        "epoch_seconds": timed,
-        "timed_steps": steps * len(timed),
-        "seconds_per_step": seconds_per_step,
-        "steps_per_second": 1.0 / seconds_per_step,
-        "samples_per_second": spec["batch_size"] / seconds_per_step,
-        "mean_steps_per_second": steps * len(timed) / sum(timed),
+        **step_timings(timer.durations, steps, spec["batch_size"]),
         "trainable_parameters": parameter_count(model.trainable_variables),
         "level_shapes": [
             list(shape) for shape in getattr(model, "amalgam_gan", model).level_shapes

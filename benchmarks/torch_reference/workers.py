@@ -4,10 +4,10 @@ reference's step, timed as `benchmarks.speed.measure.measure_fit` times
 `fit()`, and the equivalence check on both stages. Imports torch."""
 
 import math
-import statistics
 import time
 
 from benchmarks.common import peak_rss_mb
+from benchmarks.speed.measure import step_timings
 from benchmarks.speed.models import build_trainer
 from benchmarks.torch_reference import equivalence
 from benchmarks.torch_reference import stages
@@ -78,8 +78,6 @@ def measure_torch(spec):
             timed_seconds += durations[-1]
             if timed_seconds > max_seconds:
                 break
-    timed = durations[1:]
-    seconds_per_step = statistics.median(timed) / steps
     return {
         "kind": "torch_fit",
         "spec": spec,
@@ -88,13 +86,7 @@ def measure_torch(spec):
         "torch_interop_threads": torch.get_num_interop_threads(),
         "torch_compile": bool(spec.get("torch_compile")),
         "build_seconds": build_seconds,
-        "warmup_seconds": durations[0],
-        "epoch_seconds": timed,
-        "timed_steps": steps * len(timed),
-        "seconds_per_step": seconds_per_step,
-        "steps_per_second": 1.0 / seconds_per_step,
-        "samples_per_second": spec["batch_size"] / seconds_per_step,
-        "mean_steps_per_second": steps * len(timed) / sum(timed),
+        **step_timings(durations, steps, spec["batch_size"]),
         "trainable_parameters": int(
             sum(p.numel() for p in reference.parameters() if p.requires_grad)
         ),

@@ -19,3 +19,13 @@ def run_module(module, *args, timeout=600):
         env=dict(os.environ, KERAS_BACKEND=BACKEND),
         cwd=ROOT,
     )
+
+
+def assert_refused(run, output, cases):
+    """For each `(args, message)` of `cases`, `run("--quick", "--output=...",
+    *args)` exits non-zero printing `message`, and writes no output."""
+    for args, message in cases:
+        result = run("--quick", f"--output={output}", *args, timeout=120)
+        assert result.returncode != 0, args
+        assert message in result.stdout + result.stderr, args
+    assert not output.exists()
