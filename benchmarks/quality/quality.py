@@ -32,6 +32,10 @@ backends on the same teacher:
 
 `--first_seed=3 --seeds=2` runs seeds 3 and 4 only, to add seeds to an
 earlier run's (same teacher, same settings, another output file).
+
+The rows are in `rows.py`, the CelebA and MNIST runs in `runs.py`, the
+summary table in `summary.py`; this script checks the flags and writes the
+report.
 """
 
 import json
