@@ -199,7 +199,7 @@ def row_config(row, base, seed, quick_latents):
     `base`'s latent width, batch size, verbosity and XLA choice, the steps of
     `step_changes()` and `seed`. Under `--quick` the latent-vector counts
     are `quick_latents` (balanced) and a quarter of it (hard)."""
-    from keras_dfka.pipeline import AmalgamationConfig
+    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
 
     changes = dict(ROWS[row][0])
     preset = changes.pop("preset", "default")
@@ -274,7 +274,7 @@ def run_celeba(rows, seeds, workdir):
     from examples.faces import config as face_config
     from examples.faces import train as faces
     from keras_dfka import evaluation
-    from keras_dfka.teacher_zoo import block_names
+    from keras_dfka.models.teacher_zoo import block_names
 
     amalgamation = keras_dfka.AmalgamationConfig(**step_changes(), verbose=0)
     if FLAGS.quick:

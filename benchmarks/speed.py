@@ -114,7 +114,7 @@ FULL_SETTINGS = {
     "share_jax_compilation_cache": False,
     # TensorFlow's oneDNN CPU kernels in the subprocesses
     # (TF_ENABLE_ONEDNN_OPTS=1/0): on, as keras_dfka sets them by default
-    # (keras_dfka.cpu_kernels); off gives TensorFlow's Eigen kernels, its own
+    # (keras_dfka.utils.cpu_kernels); off gives TensorFlow's Eigen kernels, its own
     # default on CPUs without AVX-512 neural-network instructions.
     "tf_onednn": True,
     # Measurements run at once; > 1 makes them compete for the CPU (smoke
@@ -339,14 +339,14 @@ def application_classifier(architecture, size, num_labels, name):
 
 def build_teachers(spec):
     import keras_dfka
-    from keras_dfka.teacher_zoo import block_names
-    from keras_dfka.teacher_zoo import small_cnn
+    from keras_dfka.models.teacher_zoo import block_names
+    from keras_dfka.models.teacher_zoo import small_cnn
 
     size = spec["image_size"]
     architecture = spec.get("architecture", "small_cnn")
     teachers = []
     for m in range(spec["num_teachers"]):
-        task = keras_dfka.Task(
+        task = keras_dfka.LabelTask(
             f"attributes_{m}",
             [f"t{m}_label{j}" for j in range(spec["labels_per_teacher"])],
             "sigmoid",
