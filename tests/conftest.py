@@ -29,8 +29,8 @@ SCRIPT_TESTS = ("examples", "benchmarks", "guides_test.py")
 PORTABLE_TESTS = (
     "cli_test.py",
     "evaluation",
-    "label_plan_test.py",
-    "validation_test.py",
+    os.path.join("models", "label_plan_test.py"),
+    os.path.join("utils", "validation_test.py"),
     os.path.join("datasets", "celeba_test.py"),
     os.path.join("datasets", "image_folder_test.py"),
     os.path.join("datasets", "mnist_test.py"),
