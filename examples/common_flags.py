@@ -38,7 +38,7 @@ def check_flags():
     if FLAGS.steps is not None and FLAGS.steps <= 0:
         raise app.UsageError(f"--steps must be positive; received {FLAGS.steps}")
     # keras_dfka before Keras: it turns on TensorFlow's oneDNN CPU kernels
-    # before TensorFlow is imported (keras_dfka.cpu_kernels).
+    # before TensorFlow is imported (keras_dfka.utils.cpu_kernels).
     import keras_dfka  # noqa: F401
 
 
@@ -50,8 +50,8 @@ def amalgamation_config(defaults, preset="default"):
         defaults: dict of fields the example sets before the flags.
         preset: the example's preset when `--preset` is not given.
     """
-    from keras_dfka.pipeline import AmalgamationConfig
-    from keras_dfka.pipeline import parse_field
+    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+    from keras_dfka.amalgamation.pipeline import parse_field
 
     check_flags()
     changes = {}

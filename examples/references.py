@@ -12,7 +12,7 @@ import time
 import keras
 import numpy as np
 
-from keras_dfka.label_plan import LabelPlan
+from keras_dfka.models.label_plan import LabelPlan
 from keras_dfka.utils import map_batches
 from keras_dfka.utils import set_all_trainable
 

@@ -52,9 +52,9 @@ import numpy as np
 import keras_dfka
 from keras_dfka import evaluation
 from keras_dfka.callbacks import AmalgamationMonitor
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
-from keras_dfka.visualization import save_image_grid
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
+from keras_dfka.utils.visualization import save_image_grid
 
 SCALE = os.environ.get("KERAS_DFKA_GUIDE_SCALE", "full")
 SIZES = {
@@ -128,7 +128,7 @@ teacher_models = {}
 for name, labels in TEACHER_LABELS.items():
     model = small_cnn(
         x_train.shape[1:],
-        [keras_dfka.Task(name, labels, "sigmoid")],
+        [keras_dfka.LabelTask(name, labels, "sigmoid")],
         widths=size["teacher_widths"],
         name=f"teacher_{name}",
     )

@@ -17,7 +17,7 @@ each one is a functional `keras.Model` and a few declarations, made with
   generator produces features at every block boundary, and the student trunk
   is built block by block, so all teachers of one amalgamation have the same
   `B` (their widths and spatial sizes may differ);
-- **tasks**: one `keras_dfka.Task` per model output: a name, its label names
+- **tasks**: one `keras_dfka.LabelTask` per model output: a name, its label names
   and an activation, `"sigmoid"` (multi-label) or `"softmax"` (one of K);
 - **from_logits**: whether the outputs are logits or probabilities;
 - **input_range**: the pixel range the model expects; the library's images are
@@ -41,8 +41,8 @@ import numpy as np
 from keras import layers
 
 import keras_dfka
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
 
 SCALE = os.environ.get("KERAS_DFKA_GUIDE_SCALE", "full")
 SIZES = {
@@ -163,8 +163,8 @@ styler_teacher = keras_dfka.Teacher(
     styler,
     blocks=["stage1_pool", "stage2_pool"],
     tasks=[
-        keras_dfka.Task("hair_color", ["black", "blond", "other"], "softmax"),
-        keras_dfka.Task("expression", EXPRESSION, "sigmoid"),
+        keras_dfka.LabelTask("hair_color", ["black", "blond", "other"], "softmax"),
+        keras_dfka.LabelTask("expression", EXPRESSION, "sigmoid"),
     ],
     from_logits=True,
 )
@@ -173,7 +173,7 @@ print("Levels (image, block 1, block 2):", styler_teacher.level_shapes)
 """
 With `from_logits=True` the teacher applies the softmax or the sigmoid
 itself: calling the wrapper returns probabilities, one array per task. (A
-`Task` can override its teacher's `from_logits`, for a model with some
+`LabelTask` can override its teacher's `from_logits`, for a model with some
 logits and some probability outputs.)
 """
 
@@ -226,7 +226,7 @@ whatever its first layer expects.)
 PORTRAIT = ["Male", "Young", "Heavy_Makeup"]
 portrait = small_cnn(
     x_train.shape[1:],
-    [keras_dfka.Task("portrait", PORTRAIT, "sigmoid")],
+    [keras_dfka.LabelTask("portrait", PORTRAIT, "sigmoid")],
     widths=(2 * size["width"], 4 * size["width"]),
     name="portrait",
 )
@@ -516,8 +516,8 @@ else:
 ## Summary
 
 - `Teacher(model, blocks=[...], tasks=[...])`: block names from
-  `model.summary()` / `model.layers`, one `Task` per output, in order.
-- `from_logits=True` for logits outputs (per task with `Task(from_logits=)`).
+  `model.summary()` / `model.layers`, one `LabelTask` per output, in order.
+- `from_logits=True` for logits outputs (per task with `LabelTask(from_logits=)`).
 - `input_range=(low, high)` for models that expect another pixel range.
 - Teachers may differ in width and spatial size, not in the number of blocks.
 - A `keras.applications` model inside yours is inlined: name its layers in

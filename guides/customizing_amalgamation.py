@@ -45,11 +45,11 @@ from keras import layers
 
 import keras_dfka
 from keras_dfka import evaluation
-from keras_dfka.amalgam_gan import LOSS_TERMS
-from keras_dfka.amalgam_gan import LOSS_WEIGHTS
 from keras_dfka.callbacks import AmalgamationMonitor
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
+from keras_dfka.trainers.amalgam_gan import LOSS_TERMS
+from keras_dfka.trainers.amalgam_gan import LOSS_WEIGHTS
 
 SCALE = os.environ.get("KERAS_DFKA_GUIDE_SCALE", "full")
 SIZES = {
@@ -100,7 +100,7 @@ teachers = []
 for name, labels in GROUPS.items():
     model = small_cnn(
         x_train.shape[1:],
-        [keras_dfka.Task(name, labels)],
+        [keras_dfka.LabelTask(name, labels)],
         widths=size["teacher_widths"],
         name=name,
     )

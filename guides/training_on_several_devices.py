@@ -25,7 +25,7 @@ sums over samples: the information-entropy term uses the *batch-mean*
 prediction, the BatchNorm prior compares the *batch's* feature statistics to
 the teachers' moving statistics, and the generator and the student have
 BatchNorm layers. Under TensorFlow, keras-dfka all-reduces those statistics
-over the replicas (`keras_dfka.distribution.batch_mean`, BatchNorm with
+over the replicas (`keras_dfka.utils.distribution.batch_mean`, BatchNorm with
 `synchronized=True` during `fit()`), weights each replica's loss by its
 share of the global batch (the optimizer sums the replicas' gradients), and
 so keeps the copies of every variable equal. Under JAX, XLA computes the
@@ -68,8 +68,8 @@ import keras
 import numpy as np
 
 import keras_dfka
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
 
 SCALE = os.environ.get("KERAS_DFKA_GUIDE_SCALE", "full")
 SIZES = {
@@ -148,7 +148,7 @@ teacher_files = {}
 for name, labels in TEACHER_LABELS.items():
     model = small_cnn(
         x_train.shape[1:],
-        [keras_dfka.Task(name, labels, "sigmoid")],
+        [keras_dfka.LabelTask(name, labels, "sigmoid")],
         widths=(8, 16),
         name=f"teacher_{name}",
     )
@@ -163,7 +163,7 @@ def load_teachers():
     teachers = []
     for name, labels in TEACHER_LABELS.items():
         model = keras.saving.load_model(teacher_files[name])
-        task = keras_dfka.Task(name, labels, "sigmoid")
+        task = keras_dfka.LabelTask(name, labels, "sigmoid")
         teachers.append(keras_dfka.Teacher(model, block_names(model), tasks=[task]))
     return teachers
 

@@ -20,28 +20,31 @@ _COMMAND = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "keras-dfka" 
 if _COMMAND:
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 # TensorFlow's oneDNN CPU kernels, unless TensorFlow is already imported or
-# the user chose (keras_dfka.cpu_kernels).
+# the user chose (keras_dfka.utils.cpu_kernels).
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 if _COMMAND and "keras" not in _sys.modules:
-    from keras_dfka.cpu_kernels import import_keras_quietly
+    from keras_dfka.utils.cpu_kernels import import_keras_quietly
 
     import_keras_quietly()
 
+from keras_dfka import _legacy
 from keras_dfka import callbacks
 from keras_dfka import datasets
 from keras_dfka import layers
 from keras_dfka import losses
-from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
-from keras_dfka.amalgam_gan import AmalgamGAN
-from keras_dfka.dual_generator import DualGenerator
-from keras_dfka.model_graph import propose_blocks
-from keras_dfka.pipeline import AmalgamationConfig
-from keras_dfka.pipeline import AmalgamationResult
-from keras_dfka.pipeline import amalgamate
-from keras_dfka.target_net import TargetNet
-from keras_dfka.task import Task
-from keras_dfka.teacher import Teacher
+from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+from keras_dfka.amalgamation.pipeline import AmalgamationResult
+from keras_dfka.amalgamation.pipeline import amalgamate
+from keras_dfka.models.label_task import LabelTask
+from keras_dfka.models.model_graph import propose_blocks
+from keras_dfka.models.target_net import TargetNet
+from keras_dfka.models.teacher import Teacher
+from keras_dfka.trainers.adversarial_amalgamation import AdversarialAmalgamation
+from keras_dfka.trainers.amalgam_gan import AmalgamGAN
+from keras_dfka.trainers.dual_generator import DualGenerator
+
+_legacy.install()
 
 __version__ = "0.1.0"
 
@@ -55,9 +58,14 @@ __all__ = [
     "amalgamate",
     "propose_blocks",
     "callbacks",
-    "Task",
+    "LabelTask",
     "Teacher",
     "datasets",
     "layers",
     "losses",
 ]
+
+
+def __getattr__(name):
+    """`keras_dfka.Task`: the old name of `LabelTask`, with a warning."""
+    return _legacy.renamed_attribute(name)

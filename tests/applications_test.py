@@ -10,8 +10,8 @@ from keras import layers
 from keras import ops
 
 import keras_dfka
-from keras_dfka.model_graph import flatten_model
-from keras_dfka.model_graph import has_nested_models
+from keras_dfka.models.model_graph import flatten_model
+from keras_dfka.models.model_graph import has_nested_models
 
 SHAPE = (32, 32, 3)
 LABELS = ["a", "b", "c"]

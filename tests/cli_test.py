@@ -15,7 +15,7 @@ from PIL import Image
 import keras_dfka
 from keras_dfka.cli import main
 from keras_dfka.cli import output_paths
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import small_cnn
 
 IMAGE_SHAPE = (16, 16, 3)
 TARGET_LABELS = ["Blond_Hair", "Smiling", "adult"]
@@ -38,15 +38,15 @@ def teachers(tmp_path_factory):
     keras.utils.set_random_seed(0)
     hair = small_cnn(
         IMAGE_SHAPE,
-        [keras_dfka.Task("hair", ["Black_Hair", "Blond_Hair"])],
+        [keras_dfka.LabelTask("hair", ["Black_Hair", "Blond_Hair"])],
         widths=(4, 8),
         name="hair",
     )
     face = small_cnn(
         IMAGE_SHAPE,
         [
-            keras_dfka.Task("expr", ["Smiling", "Male"]),
-            keras_dfka.Task("age", ["child", "adult"], "softmax"),
+            keras_dfka.LabelTask("expr", ["Smiling", "Male"]),
+            keras_dfka.LabelTask("age", ["child", "adult"], "softmax"),
         ],
         widths=(4, 8),
         name="face",
@@ -162,8 +162,8 @@ def test_cli_and_python_api_give_the_same_target_net(amalgamated, teachers):
             face,
             ["face_block1", "face_block2"],
             tasks=[
-                keras_dfka.Task("expr", ["Smiling", "Male"]),
-                keras_dfka.Task("age", ["child", "adult"], "softmax"),
+                keras_dfka.LabelTask("expr", ["Smiling", "Male"]),
+                keras_dfka.LabelTask("age", ["child", "adult"], "softmax"),
             ],
             from_logits=True,
         ),

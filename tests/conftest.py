@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-# As keras_dfka does when it is imported first (keras_dfka.cpu_kernels): the
+# As keras_dfka does when it is imported first (keras_dfka.utils.cpu_kernels): the
 # tests, and the scripts they run, use TensorFlow's oneDNN CPU kernels.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import keras_dfka
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
 
 IMAGE_SHAPE = (16, 16, 3)
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -29,8 +29,8 @@ SCRIPT_TESTS = ("examples", "benchmarks", "guides_test.py")
 PORTABLE_TESTS = (
     "cli_test.py",
     "evaluation",
-    "label_plan_test.py",
-    "validation_test.py",
+    os.path.join("models", "label_plan_test.py"),
+    os.path.join("utils", "validation_test.py"),
     os.path.join("datasets", "celeba_test.py"),
     os.path.join("datasets", "image_folder_test.py"),
     os.path.join("datasets", "mnist_test.py"),
@@ -69,9 +69,9 @@ def make_color_data(n, seed):
 def train_tiny_teachers(seed=0, epochs=4):
     keras.utils.set_random_seed(seed)
     x, multilabel, bright, dominant = make_color_data(2048, seed)
-    color_task = keras_dfka.Task("color", ["red", "green", "blue"], "sigmoid")
-    bright_task = keras_dfka.Task("bright", ["is_bright"], "sigmoid")
-    dominant_task = keras_dfka.Task(
+    color_task = keras_dfka.LabelTask("color", ["red", "green", "blue"], "sigmoid")
+    bright_task = keras_dfka.LabelTask("bright", ["is_bright"], "sigmoid")
+    dominant_task = keras_dfka.LabelTask(
         "dominant", ["red_most", "green_most", "blue_most"], "softmax"
     )
     model_a = small_cnn(IMAGE_SHAPE, [color_task], widths=(8, 16, 16), name="tiny_a")

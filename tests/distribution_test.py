@@ -160,34 +160,34 @@ def test_latent_noise_draws_its_own_stream_on_each_host(monkeypatch):
     expected = draw_latents(3, 4, (5, 0, 1))  # what it always drew
     np.testing.assert_array_equal(host_0[1], expected)
 
-    monkeypatch.setattr(keras_dfka.distribution, "process_index", lambda: 1)
+    monkeypatch.setattr(keras_dfka.utils.distribution, "process_index", lambda: 1)
     host_1 = LatentNoise(4, batch_size=3, steps=2, seed=5)
     assert host_1.process_index == 1
     assert not np.allclose(host_1[1], expected)
     np.testing.assert_array_equal(host_1[1], draw_latents(3, 4, (5, 0, 1, 1)))
     np.testing.assert_array_equal(host_1[0], host_1[0])  # still reproducible
-    monkeypatch.setattr(keras_dfka.distribution, "process_index", lambda: 2)
+    monkeypatch.setattr(keras_dfka.utils.distribution, "process_index", lambda: 2)
     host_2 = LatentNoise(4, batch_size=3, steps=2, seed=5)
     assert not np.allclose(host_2[1], host_1[1])
 
 
 def test_process_index_of_a_tensorflow_cluster(monkeypatch):
-    monkeypatch.setattr(keras_dfka.distribution, "_BACKEND", "tensorflow")
+    monkeypatch.setattr(keras_dfka.utils.distribution, "_BACKEND", "tensorflow")
     config = {
         "cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]},
         "task": {"type": "worker", "index": 1},
     }
     monkeypatch.setenv("TF_CONFIG", json.dumps(config))
-    assert keras_dfka.distribution.process_index() == 2
+    assert keras_dfka.utils.distribution.process_index() == 2
     config["task"] = {"type": "chief", "index": 0}
     monkeypatch.setenv("TF_CONFIG", json.dumps(config))
-    assert keras_dfka.distribution.process_index() == 0
+    assert keras_dfka.utils.distribution.process_index() == 0
     monkeypatch.delenv("TF_CONFIG")
-    assert keras_dfka.distribution.process_index() == 0
+    assert keras_dfka.utils.distribution.process_index() == 0
 
 
 def test_batch_mean_is_the_mean_on_one_device():
     x = np.arange(24, dtype="float32").reshape(2, 3, 4)
     np.testing.assert_allclose(
-        np.asarray(keras_dfka.distribution.batch_mean(x, (0, 1))), x.mean((0, 1))
+        np.asarray(keras_dfka.utils.distribution.batch_mean(x, (0, 1))), x.mean((0, 1))
     )

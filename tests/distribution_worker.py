@@ -37,8 +37,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras_dfka  # noqa: E402
-from keras_dfka.teacher_zoo import block_names  # noqa: E402
-from keras_dfka.teacher_zoo import small_cnn  # noqa: E402
+from keras_dfka.models.teacher_zoo import block_names  # noqa: E402
+from keras_dfka.models.teacher_zoo import small_cnn  # noqa: E402
 
 IMAGE_SHAPE = (16, 16, 3)
 LATENT_DIM = 8
@@ -50,8 +50,8 @@ def make_teachers():
     """Two untrained tiny teachers (a sigmoid one, a softmax one with
     logits), each with BatchNorm layers; the same weights on every call."""
     keras.utils.set_random_seed(0)
-    color = keras_dfka.Task("color", ["red", "green", "blue"], "sigmoid")
-    dominant = keras_dfka.Task("dominant", ["r", "g", "b"], "softmax")
+    color = keras_dfka.LabelTask("color", ["red", "green", "blue"], "sigmoid")
+    dominant = keras_dfka.LabelTask("dominant", ["r", "g", "b"], "softmax")
     a = small_cnn(IMAGE_SHAPE, [color], widths=(4, 8, 8), name="dist_a")
     b = small_cnn(
         IMAGE_SHAPE, [dominant], widths=(4, 8, 8), name="dist_b", from_logits=True

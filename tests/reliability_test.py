@@ -12,7 +12,7 @@ import pytest
 from keras import layers
 
 import keras_dfka
-from keras_dfka import pipeline
+from keras_dfka.amalgamation import pipeline
 from keras_dfka.callbacks import NonFiniteError
 from keras_dfka.callbacks import TerminateOnNonFinite
 from keras_dfka.cli import main
@@ -22,8 +22,8 @@ from keras_dfka.datasets import LatentSet
 from keras_dfka.datasets import read_celeba_attributes
 from keras_dfka.datasets import read_labels_csv
 from keras_dfka.evaluation import binary_report
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
 
 SHAPE = (8, 8, 3)
 NAN, INF = float("nan"), float("inf")
@@ -35,7 +35,7 @@ EAGER = keras.backend.backend() != "jax"
 def tiny_model(name="tiny", from_logits=False, activation="sigmoid"):
     keras.utils.set_random_seed(0)
     labels = ["a", "b", "c"] if activation == "softmax" else ["a", "b"]
-    task = keras_dfka.Task("attrs", labels, activation)
+    task = keras_dfka.LabelTask("attrs", labels, activation)
     return small_cnn(SHAPE, [task], widths=(4, 4), from_logits=from_logits, name=name)
 
 
@@ -280,7 +280,7 @@ def test_teacher_refuses_bad_floats_and_booleans():
     with pytest.raises(ValueError, match="Received: input_range\\[1\\]=inf"):
         keras_dfka.Teacher(model, blocks, labels=["a", "b"], input_range=(0, INF))
     with pytest.raises(ValueError, match="`from_logits` of task 'attrs' must be"):
-        keras_dfka.Task("attrs", ["a", "b"], from_logits=1)
+        keras_dfka.LabelTask("attrs", ["a", "b"], from_logits=1)
 
 
 def test_cli_names_the_option_of_a_non_finite_value(tmp_path, capsys):
@@ -318,7 +318,7 @@ def test_logits_declared_on_a_softmax_layer():
     base = tiny_model(activation="softmax", from_logits=True)
     outputs = layers.Softmax(name="probabilities")(base.outputs[0])
     model = keras.Model(base.input, outputs)
-    task = keras_dfka.Task("attrs", ["a", "b", "c"], "softmax", from_logits=True)
+    task = keras_dfka.LabelTask("attrs", ["a", "b", "c"], "softmax", from_logits=True)
     with pytest.raises(ValueError, match="'probabilities' ends in a softmax"):
         keras_dfka.Teacher(model, block_names(base), tasks=[task])
 

@@ -64,7 +64,7 @@ def run_celeba(args, rows, seeds, workdir):
     from examples.faces import config as face_config
     from examples.faces import train as faces
     from keras_dfka import evaluation
-    from keras_dfka.teacher_zoo import block_names
+    from keras_dfka.models.teacher_zoo import block_names
 
     steps = step_changes(args)
     amalgamation = keras_dfka.AmalgamationConfig(**steps, verbose=0)

@@ -37,14 +37,14 @@ def application_classifier(architecture, size, num_labels, name):
 
 def build_teachers(spec):
     import keras_dfka
-    from keras_dfka.teacher_zoo import block_names
-    from keras_dfka.teacher_zoo import small_cnn
+    from keras_dfka.models.teacher_zoo import block_names
+    from keras_dfka.models.teacher_zoo import small_cnn
 
     size = spec["image_size"]
     architecture = spec.get("architecture", "small_cnn")
     teachers = []
     for m in range(spec["num_teachers"]):
-        task = keras_dfka.Task(
+        task = keras_dfka.LabelTask(
             f"attributes_{m}",
             [f"t{m}_label{j}" for j in range(spec["labels_per_teacher"])],
             "sigmoid",

@@ -52,7 +52,7 @@ FULL_SETTINGS = {
     "share_jax_compilation_cache": False,
     # TensorFlow's oneDNN CPU kernels in the subprocesses
     # (TF_ENABLE_ONEDNN_OPTS=1/0): on, as keras_dfka sets them by default
-    # (keras_dfka.cpu_kernels); off gives TensorFlow's Eigen kernels, its own
+    # (keras_dfka.utils.cpu_kernels); off gives TensorFlow's Eigen kernels, its own
     # default on CPUs without AVX-512 neural-network instructions.
     "tf_onednn": True,
     # Measurements run at once; > 1 makes them compete for the CPU (smoke

@@ -49,8 +49,8 @@ def main(argv):
     import keras_dfka
     from examples import references
     from examples.faces import config as face_config
-    from keras_dfka.teacher_zoo import block_names
-    from keras_dfka.teacher_zoo import small_cnn
+    from keras_dfka.models.teacher_zoo import block_names
+    from keras_dfka.models.teacher_zoo import small_cnn
 
     jit = FLAGS.jit == "true"
     batch = FLAGS.batch_size
@@ -89,7 +89,7 @@ def main(argv):
             target = keras_dfka.TargetNet.from_dual(dual)
             model = references.label_model(target, teachers)
         else:
-            task = keras_dfka.Task("t", [str(i) for i in range(8)], "sigmoid")
+            task = keras_dfka.LabelTask("t", [str(i) for i in range(8)], "sigmoid")
             model = small_cnn((64, 64, 3), [task])
         model.compile(optimizer="adam", loss="binary_crossentropy", jit_compile=jit)
         rng = np.random.default_rng(0)

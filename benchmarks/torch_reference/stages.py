@@ -28,8 +28,8 @@ from benchmarks.torch_reference.models import convert_chain
 # ------------------------------------------------------------------ Adam
 def keras_adam_config():
     """The trainers' `"auto"` optimizer's hyperparameters
-    (`keras_dfka.compile_utils.default_optimizer`)."""
-    from keras_dfka.compile_utils import default_optimizer
+    (`keras_dfka.trainers.compile_utils.default_optimizer`)."""
+    from keras_dfka.trainers.compile_utils import default_optimizer
 
     config = default_optimizer().get_config()
     return {

@@ -22,10 +22,10 @@ import numpy as np
 import keras_dfka
 from examples import references
 from keras_dfka import evaluation
-from keras_dfka.checkpoint import has_checkpoint
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
-from keras_dfka.visualization import save_image_grid
+from keras_dfka.amalgamation.checkpoint import has_checkpoint
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
+from keras_dfka.utils.visualization import save_image_grid
 
 
 def load_face_data(config):
@@ -91,7 +91,7 @@ def train_teacher(name, labels, splits, attributes, config, path):
                 f"({meta}); pass overwrite=True (--overwrite) or another workdir."
             )
     keras.utils.set_random_seed(config.amalgamation.seed + name_seed(name))
-    task = keras_dfka.Task(name, labels, "sigmoid")
+    task = keras_dfka.LabelTask(name, labels, "sigmoid")
     model = small_cnn(
         (config.image_size, config.image_size, 3),
         [task],

@@ -18,9 +18,9 @@ import keras_dfka
 from examples import references
 from examples.mnist.config import DIGITS
 from keras_dfka import evaluation
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import lenet5
-from keras_dfka.validation import check_int
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import lenet5
+from keras_dfka.utils.validation import check_int
 
 
 def load_mnist_splits(config):

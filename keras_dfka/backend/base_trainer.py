@@ -2,8 +2,8 @@
 
 import keras
 
-from keras_dfka.non_finite import with_finite_guard
-from keras_dfka.validation import check_bool
+from keras_dfka.callbacks.terminate_on_non_finite import with_finite_guard
+from keras_dfka.utils.validation import check_bool
 
 
 def unpack_latent(data):

@@ -4,9 +4,9 @@ import jax
 import keras
 from keras import ops
 
-from keras_dfka import distribution
 from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
+from keras_dfka.utils import distribution
 
 
 def assign_rows(variable, indices, values):

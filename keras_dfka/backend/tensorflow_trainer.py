@@ -2,10 +2,10 @@
 
 import tensorflow as tf
 
-from keras_dfka import cpu_kernels
-from keras_dfka import distribution
 from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
+from keras_dfka.utils import cpu_kernels
+from keras_dfka.utils import distribution
 
 
 def assign_rows(variable, indices, values):
@@ -21,13 +21,13 @@ class TensorFlowTrainer(BaseTrainer):
     step on its share of the batch: its loss is weighted by its share of the
     global batch before the optimizer sums the replicas' gradients, the
     statistics the losses take over the batch are all-reduced
-    (`keras_dfka.distribution.batch_mean`) and the BatchNorm layers
+    (`keras_dfka.utils.distribution.batch_mean`) and the BatchNorm layers
     normalize with the global batch's statistics, so a step equals the
     one-device step on the same global batch and the replicas' variables
     stay equal. A replica without a sample is refused.
 
     On a CPU without TensorFlow's oneDNN kernels, the first `fit()` warns
-    (`keras_dfka.cpu_kernels`)."""
+    (`keras_dfka.utils.cpu_kernels`)."""
 
     def _check_distributed_fit(self, x, batch_size):
         super()._check_distributed_fit(x, batch_size)

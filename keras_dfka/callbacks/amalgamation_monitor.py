@@ -10,12 +10,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.datasets.latent_noise import draw_latents
-from keras_dfka.dual_generator import DualGenerator
-from keras_dfka.utils import map_batches
-from keras_dfka.validation import check_int
-from keras_dfka.visualization import save_image_grid
+from keras_dfka.trainers.amalgam_gan import AmalgamGAN
+from keras_dfka.trainers.dual_generator import DualGenerator
+from keras_dfka.utils.model_utils import map_batches
+from keras_dfka.utils.validation import check_int
+from keras_dfka.utils.visualization import save_image_grid
 
 SAMPLES_FILENAME = "samples_epoch_{epoch:04d}.png"
 GRID_COLUMNS = 8

@@ -39,7 +39,7 @@ from keras_dfka.cli.commands import run_sample
 from keras_dfka.cli.common import PROG
 from keras_dfka.cli.common import CommandError
 from keras_dfka.cli.parser import build_parser
-from keras_dfka.non_finite import NonFiniteError
+from keras_dfka.utils.non_finite import NonFiniteError
 
 __all__ = ["build_parser", "main", "output_paths"]
 

@@ -47,7 +47,7 @@ def propose_missing_blocks(specs, models):
     Returns:
         The indices of the teachers whose blocks were proposed.
     """
-    from keras_dfka.model_graph import propose_blocks
+    from keras_dfka.models.model_graph import propose_blocks
 
     proposals = {}
     for index, (spec, model) in enumerate(zip(specs, models)):
@@ -113,7 +113,7 @@ def build_teacher(spec, index, model, name):
     task_kwargs = (
         {"labels": spec["labels"], "activation": spec.get("activation", "sigmoid")}
         if "labels" in spec
-        else {"tasks": [keras_dfka.Task(**task) for task in spec["tasks"]]}
+        else {"tasks": [keras_dfka.LabelTask(**task) for task in spec["tasks"]]}
     )
     try:
         return keras_dfka.Teacher(
@@ -133,7 +133,7 @@ def build_teacher(spec, index, model, name):
 
 def build_config(args):
     """The `AmalgamationConfig` of the arguments; its errors name the option."""
-    from keras_dfka.pipeline import AmalgamationConfig
+    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
 
     try:
         return AmalgamationConfig.from_preset(args.preset, **config_changes(args))
@@ -167,12 +167,12 @@ def run_amalgamate(args):
         require_file(spec["path"], "--teacher")
 
     import keras_dfka
-    from keras_dfka.amalgam_gan import find_softmax_task
     from keras_dfka.evaluation import count_params
     from keras_dfka.evaluation import environment_info
     from keras_dfka.evaluation import write_json
-    from keras_dfka.label_plan import LabelPlan
-    from keras_dfka.non_finite import raise_if_non_finite_weights
+    from keras_dfka.models.label_plan import LabelPlan
+    from keras_dfka.trainers.amalgam_gan import find_softmax_task
+    from keras_dfka.utils.non_finite import raise_if_non_finite_weights
 
     models = [load_model(spec["path"], "--teacher") for spec in specs]
     proposed = propose_missing_blocks(specs, models)

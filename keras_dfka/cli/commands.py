@@ -19,7 +19,7 @@ def run_sample(args):
     refuse_overwrite([args.output], "--output", args.overwrite)
     check_writable(args.output, "--output")
     from keras_dfka.datasets import draw_latents
-    from keras_dfka.visualization import save_image_grid
+    from keras_dfka.utils.visualization import save_image_grid
 
     generator = load_model(args.generator, "--generator")
     inputs = getattr(generator, "inputs", None) or []
@@ -221,9 +221,9 @@ def run_inspect(args):
     import keras_dfka
     from keras_dfka.evaluation import count_params
     from keras_dfka.evaluation import format_table
-    from keras_dfka.model_graph import flatten_model
-    from keras_dfka.model_graph import has_nested_models
-    from keras_dfka.model_graph import propose_blocks
+    from keras_dfka.models.model_graph import flatten_model
+    from keras_dfka.models.model_graph import has_nested_models
+    from keras_dfka.models.model_graph import propose_blocks
 
     model = load_model(args.model, "--model")
     inputs = getattr(model, "inputs", None) or []

@@ -1,7 +1,7 @@
 """The `keras-dfka` argument parser.
 
 The options of `amalgamate` that configure the data-free run are made from
-the fields of `keras_dfka.pipeline.AmalgamationConfig`, one `--field-name`
+the fields of `keras_dfka.amalgamation.pipeline.AmalgamationConfig`, one `--field-name`
 each (`--no-field-name` for a boolean set to False), so a new field is a new
 option.
 """
@@ -154,9 +154,9 @@ class _TeacherOptionAction(argparse.Action):
 def add_config_arguments(parser):
     """Adds `--preset`, `--steps` and one option per `AmalgamationConfig`
     field; their values land in `args.config_changes` (only those given)."""
-    from keras_dfka.pipeline import PRESETS
-    from keras_dfka.pipeline import AmalgamationConfig
-    from keras_dfka.pipeline import type_name
+    from keras_dfka.amalgamation.pipeline import PRESETS
+    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+    from keras_dfka.amalgamation.pipeline import type_name
 
     group = parser.add_argument_group(
         "the data-free run (keras_dfka.AmalgamationConfig; defaults from --preset)"
@@ -203,7 +203,7 @@ def add_config_arguments(parser):
 
 
 def _field_parser(name):
-    from keras_dfka.pipeline import parse_field
+    from keras_dfka.amalgamation.pipeline import parse_field
 
     def parse(text):
         try:

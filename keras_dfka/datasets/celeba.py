@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 _SPLITS = {"train": 0, "validation": 1, "test": 2}
 _ATTR_FILE = "list_attr_celeba.txt"

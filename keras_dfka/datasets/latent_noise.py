@@ -8,8 +8,8 @@ import threading
 import keras
 import numpy as np
 
-from keras_dfka import distribution
-from keras_dfka.validation import check_int
+from keras_dfka.utils import distribution
+from keras_dfka.utils.validation import check_int
 
 
 def draw_latents(num_samples, latent_dim, seed=0):
@@ -97,7 +97,7 @@ class LatentNoise(keras.utils.PyDataset):
     TensorFlow's `MultiWorkerMirroredStrategy`), each process serves its own
     share of the global batch (`batch_size` is then the per-process batch)
     and draws its own stream: batch `i` of epoch `e` on process `p > 0` is a
-    function of `(seed, e, i, p)` (`keras_dfka.distribution.process_index()`,
+    function of `(seed, e, i, p)` (`keras_dfka.utils.distribution.process_index()`,
     read at the first batch), so the hosts do not train on identical
     vectors. Process 0, and a single host, draw what they always drew.
 

@@ -7,7 +7,7 @@ of `(seed, index)`, so datasets are reproducible without any download.
 
 import numpy as np
 
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 ATTRIBUTES = (
     "Smiling",

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 # ---------------------------------------------------------------------------
 # Cost measurements.

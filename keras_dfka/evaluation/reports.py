@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from keras_dfka import cpu_kernels
+from keras_dfka.utils import cpu_kernels
 
 _BACKEND_DISTRIBUTIONS = {
     "tensorflow": ("tensorflow-cpu", "tensorflow"),
@@ -299,7 +299,7 @@ def environment_info():
         (None if the backend package is not installed), `"python_version"`,
         `"numpy_version"`, `"platform"`, `"processor"`, `"cpu_count"` and
         `"tensorflow_onednn"` (whether TensorFlow runs its oneDNN CPU
-        kernels, `keras_dfka.cpu_kernels`; None under other backends).
+        kernels, `keras_dfka.utils.cpu_kernels`; None under other backends).
 
     Example:
 

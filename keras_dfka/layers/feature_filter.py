@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")

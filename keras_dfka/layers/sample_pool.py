@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_dfka.backend import assign_rows
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")

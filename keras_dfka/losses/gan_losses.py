@@ -9,7 +9,7 @@ depend on how many labels the teachers have.
 
 from keras import ops
 
-from keras_dfka.distribution import batch_mean
+from keras_dfka.utils.distribution import batch_mean
 
 EPSILON = 1e-7
 
@@ -169,7 +169,7 @@ def information_entropy_loss(predictions, activations, priors=None):
     ```
 
     The batch mean is over the global batch when a TensorFlow strategy
-    splits it over replicas (`keras_dfka.distribution.batch_mean`).
+    splits it over replicas (`keras_dfka.utils.distribution.batch_mean`).
 
     Minimizing it makes generated batches cover all classes (and both values
     of every binary label) equally often. Beyond the paper, when a teacher
@@ -251,7 +251,7 @@ def batch_norm_statistics_loss(batch_norm_inputs, batch_norm_layers):
     ```
 
     `m` and `v` are over the global batch when a TensorFlow strategy splits
-    it over replicas (`keras_dfka.distribution.batch_mean`).
+    it over replicas (`keras_dfka.utils.distribution.batch_mean`).
 
     Args:
         batch_norm_inputs: list of input tensors, one per layer.

@@ -8,14 +8,14 @@ from tensorboard.backend.event_processing import event_accumulator
 
 import keras_dfka
 from keras_dfka.callbacks import AmalgamationMonitor
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
 
 LATENT_DIM = 8
 NUM_SAMPLES = 8
-COLOR = keras_dfka.Task("color", ["red", "green"], "sigmoid")
-BRIGHT = keras_dfka.Task("bright", ["is_bright"], "sigmoid")
-DOMINANT = keras_dfka.Task(
+COLOR = keras_dfka.LabelTask("color", ["red", "green"], "sigmoid")
+BRIGHT = keras_dfka.LabelTask("bright", ["is_bright"], "sigmoid")
+DOMINANT = keras_dfka.LabelTask(
     "dominant", ["red_most", "green_most", "blue_most"], "softmax"
 )
 TEACHER_LABELS = {

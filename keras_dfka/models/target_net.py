@@ -4,11 +4,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_dfka.label_plan import LabelPlan
-from keras_dfka.label_plan import TargetLabel
 from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.layers.label_select import LabelSelect
-from keras_dfka.utils import as_list
+from keras_dfka.models.label_plan import LabelPlan
+from keras_dfka.models.label_plan import TargetLabel
+from keras_dfka.utils.model_utils import as_list
 
 
 def _copy_layer(layer, name):
@@ -32,7 +32,7 @@ class TargetNet(keras.Model):
     ```
 
     It is a plain functional `keras.Model` (dict outputs keyed by task name)
-    that carries its label plan (`keras_dfka.label_plan.LabelPlan`: label
+    that carries its label plan (`keras_dfka.models.label_plan.LabelPlan`: label
     names, tasks and activations) in its config, shares no
     variables with the trainers, and saves and loads as `.keras` with only
     `keras_dfka` imported (for its two small layers), not the trainer classes.
@@ -106,7 +106,7 @@ class TargetNet(keras.Model):
             filters and of the teachers' heads (their fine-tuned copies with
             `DualGenerator(fine_tune_heads=True)`).
         """
-        from keras_dfka.dual_generator import DualGenerator
+        from keras_dfka.trainers.dual_generator import DualGenerator
 
         if not isinstance(dual, DualGenerator):
             raise ValueError(

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_dfka.validation import check_float
+from keras_dfka.utils.validation import check_float
 
 DEFAULT_LEARNING_RATE = 1e-3
 

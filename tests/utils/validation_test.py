@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 
 @pytest.mark.parametrize("value", [3, np.int32(3), np.int64(7), 10**12])

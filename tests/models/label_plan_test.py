@@ -1,14 +1,14 @@
 import pytest
 
 import keras_dfka
-from keras_dfka import teacher_zoo
-from keras_dfka.label_plan import LabelPlan
-from keras_dfka.label_plan import TargetLabel
-from keras_dfka.label_plan import TaskGroup
+from keras_dfka.models import teacher_zoo
+from keras_dfka.models.label_plan import LabelPlan
+from keras_dfka.models.label_plan import TargetLabel
+from keras_dfka.models.label_plan import TaskGroup
 
-HAIR = keras_dfka.Task("hair", ["Black_Hair", "Blond_Hair", "Smiling"], "sigmoid")
-EXPRESSION = keras_dfka.Task("expression", ["Smiling", "Young", "Calm"], "sigmoid")
-DIGIT = keras_dfka.Task("digit", ["zero", "one", "two"], "softmax")
+HAIR = keras_dfka.LabelTask("hair", ["Black_Hair", "Blond_Hair", "Smiling"], "sigmoid")
+EXPRESSION = keras_dfka.LabelTask("expression", ["Smiling", "Young", "Calm"], "sigmoid")
+DIGIT = keras_dfka.LabelTask("digit", ["zero", "one", "two"], "softmax")
 
 
 def resolve_target_labels(teachers, target_labels):

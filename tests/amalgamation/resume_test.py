@@ -17,15 +17,15 @@ import keras_dfka
 from keras_dfka.callbacks import LatentEpoch
 from keras_dfka.cli import main
 from keras_dfka.datasets import LatentNoise
-from keras_dfka.teacher_zoo import block_names
-from keras_dfka.teacher_zoo import small_cnn
+from keras_dfka.models.teacher_zoo import block_names
+from keras_dfka.models.teacher_zoo import small_cnn
 
 SHAPE = (8, 8, 3)
 
 
 def tiny_teacher(name="tiny"):
     keras.utils.set_random_seed(0)
-    task = keras_dfka.Task("attrs", ["a", "b"], "sigmoid")
+    task = keras_dfka.LabelTask("attrs", ["a", "b"], "sigmoid")
     model = small_cnn(SHAPE, [task], widths=(4, 4), name=name)
     return keras_dfka.Teacher(model, block_names(model), labels=["a", "b"])
 

@@ -1,4 +1,4 @@
-"""`Task`: a named group of labels that one teacher output predicts."""
+"""`LabelTask`: a named group of labels that one teacher output predicts."""
 
 import keras
 import numpy as np
@@ -7,7 +7,7 @@ ACTIVATIONS = ("sigmoid", "softmax")
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
-class Task:
+class LabelTask:
     """A named group of labels predicted by one output of a teacher.
 
     A task is either multi-label (`activation="sigmoid"`: every label is an
@@ -26,8 +26,8 @@ class Task:
     Example:
 
     ```python
-    hair = keras_dfka.Task("hair", ["Black_Hair", "Blond_Hair"], "sigmoid")
-    digit = keras_dfka.Task("digit", [str(i) for i in range(10)], "softmax")
+    hair = keras_dfka.LabelTask("hair", ["Black_Hair", "Blond_Hair"], "sigmoid")
+    digit = keras_dfka.LabelTask("digit", [str(i) for i in range(10)], "softmax")
     ```
     """
 
@@ -91,24 +91,28 @@ class Task:
 
     @classmethod
     def from_any(cls, value, index=0):
-        """Returns a `Task` from a `Task` or a config dict."""
-        if isinstance(value, Task):
+        """Returns a `LabelTask` from a `LabelTask` or a config dict."""
+        if isinstance(value, LabelTask):
             return value
         if isinstance(value, dict):
             return cls(**value)
         raise ValueError(
-            f"`tasks[{index}]` must be a `keras_dfka.Task` or a dict with keys "
+            f"`tasks[{index}]` must be a `keras_dfka.LabelTask` or a dict with keys "
             f"name, labels, activation. Received: {value!r}"
         )
 
     def __repr__(self):
         return (
-            f"Task(name={self.name!r}, labels={self.labels!r}, "
+            f"LabelTask(name={self.name!r}, labels={self.labels!r}, "
             f"activation={self.activation!r}, from_logits={self.from_logits!r})"
         )
 
     def __eq__(self, other):
-        return isinstance(other, Task) and self.get_config() == other.get_config()
+        return isinstance(other, LabelTask) and self.get_config() == other.get_config()
 
     def __hash__(self):
         return hash((self.name, tuple(self.labels), self.activation))
+
+
+# Files and configs written before the class was renamed name it "Task".
+keras.saving.get_custom_objects().setdefault("keras_dfka>Task", LabelTask)

@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dfka.compile_utils import build_multi_optimizer
-from keras_dfka.compile_utils import copy_optimizer
+from keras_dfka.trainers.compile_utils import build_multi_optimizer
+from keras_dfka.trainers.compile_utils import copy_optimizer
 from keras_dfka.utils import as_list
 from keras_dfka.utils import map_batches
 from keras_dfka.utils import random_mixup

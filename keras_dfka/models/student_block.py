@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from keras_dfka.validation import check_int
+from keras_dfka.utils.validation import check_int
 
 
 def build_student_block(

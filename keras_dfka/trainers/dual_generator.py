@@ -5,26 +5,26 @@ import numpy as np
 from keras import ops
 
 from keras_dfka import losses
-from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.backend import Trainer
-from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.compile_utils import build_multi_optimizer
-from keras_dfka.compile_utils import check_learning_rate
-from keras_dfka.compile_utils import copy_optimizer
-from keras_dfka.compile_utils import reject_compile_arguments
 from keras_dfka.datasets.latent_noise import draw_latents
 from keras_dfka.datasets.latent_noise import latent_pool
-from keras_dfka.label_plan import LabelPlan
 from keras_dfka.layers.feature_filter import FeatureFilter
-from keras_dfka.student_block import build_student_block
-from keras_dfka.utils import as_list
-from keras_dfka.utils import copy_model
-from keras_dfka.utils import map_batches
-from keras_dfka.utils import set_all_trainable
-from keras_dfka.validation import check_bool
-from keras_dfka.validation import check_float
-from keras_dfka.validation import check_int
-from keras_dfka.validation import check_weights
+from keras_dfka.models.label_plan import LabelPlan
+from keras_dfka.models.student_block import build_student_block
+from keras_dfka.trainers.amalgam_gan import AmalgamGAN
+from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
+from keras_dfka.trainers.compile_utils import build_multi_optimizer
+from keras_dfka.trainers.compile_utils import check_learning_rate
+from keras_dfka.trainers.compile_utils import copy_optimizer
+from keras_dfka.trainers.compile_utils import reject_compile_arguments
+from keras_dfka.utils.model_utils import as_list
+from keras_dfka.utils.model_utils import copy_model
+from keras_dfka.utils.model_utils import map_batches
+from keras_dfka.utils.model_utils import set_all_trainable
+from keras_dfka.utils.validation import check_bool
+from keras_dfka.utils.validation import check_float
+from keras_dfka.utils.validation import check_int
+from keras_dfka.utils.validation import check_weights
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -57,7 +57,7 @@ class DualGenerator(Trainer, keras.Model):
             copied and frozen; its filters initialize this model's filters.
         target_labels: list of label names (`"Smiling"`, or `"task/label"`
             when several tasks share a name), in the order the TargetNet
-            should return them, or a `keras_dfka.label_plan.LabelPlan`
+            should return them, or a `keras_dfka.models.label_plan.LabelPlan`
             resolved against the same teachers.
         convs_per_block: int >= 1, convolutions per default block. The
             default 2 (a stride-1 and a strided `Conv3x3`) sees at least

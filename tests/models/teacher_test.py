@@ -5,11 +5,11 @@ from keras import layers
 from keras import ops
 
 import keras_dfka
-from keras_dfka import teacher_zoo
+from keras_dfka.models import teacher_zoo
 
 INPUT_SHAPE = (16, 16, 3)
-ATTRS = keras_dfka.Task("attrs", ["a", "b", "c"], "sigmoid")
-DIGIT = keras_dfka.Task("digit", ["0", "1", "2"], "softmax")
+ATTRS = keras_dfka.LabelTask("attrs", ["a", "b", "c"], "sigmoid")
+DIGIT = keras_dfka.LabelTask("digit", ["0", "1", "2"], "softmax")
 
 
 def _numpy(x):
@@ -284,7 +284,9 @@ def test_task_from_logits_overrides_teacher(logits_model):
     attrs, digit = logits_model.outputs
     digit = layers.Softmax(name="digit_softmax")(digit)
     model = keras.Model(logits_model.input, [attrs, digit], name="mixed")
-    raw_digit = keras_dfka.Task("digit", DIGIT.labels, "softmax", from_logits=False)
+    raw_digit = keras_dfka.LabelTask(
+        "digit", DIGIT.labels, "softmax", from_logits=False
+    )
     teacher = keras_dfka.Teacher(
         model,
         teacher_zoo.block_names(logits_model),
@@ -405,7 +407,7 @@ def test_label_count_must_match_output_width(plain_model):
 
 def test_duplicate_task_names(multi_model):
     model = multi_model
-    twin = keras_dfka.Task("attrs", DIGIT.labels, "softmax")
+    twin = keras_dfka.LabelTask("attrs", DIGIT.labels, "softmax")
     with pytest.raises(ValueError, match="task names must be unique"):
         keras_dfka.Teacher(model, teacher_zoo.block_names(model), tasks=[ATTRS, twin])
 
@@ -469,8 +471,8 @@ def test_skip_connection_across_block_boundary():
 
 def test_label_priors_validation_and_task_priors():
     tasks = [
-        keras_dfka.Task("attrs", ["a", "b"], "sigmoid"),
-        keras_dfka.Task("kind", ["x", "y", "z"], "softmax"),
+        keras_dfka.LabelTask("attrs", ["a", "b"], "sigmoid"),
+        keras_dfka.LabelTask("kind", ["x", "y", "z"], "softmax"),
     ]
     model = teacher_zoo.small_cnn(INPUT_SHAPE, tasks, widths=(4, 8), name="tp")
     names = teacher_zoo.block_names(model)

@@ -8,25 +8,25 @@ from keras import ops
 
 from keras_dfka import losses
 from keras_dfka.backend import Trainer
-from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.compile_utils import build_multi_optimizer
-from keras_dfka.compile_utils import check_learning_rate
-from keras_dfka.compile_utils import reject_compile_arguments
 from keras_dfka.datasets.latent_noise import draw_latents
 from keras_dfka.datasets.latent_noise import latent_pool
-from keras_dfka.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
-from keras_dfka.group_stack_generator import build_group_stack_generator
-from keras_dfka.group_stack_generator import check_max_feature_width
-from keras_dfka.group_stack_generator import shared_level_shapes
 from keras_dfka.layers.feature_filter import FeatureFilter
-from keras_dfka.teacher import Teacher
-from keras_dfka.utils import as_list
-from keras_dfka.utils import map_batches
-from keras_dfka.utils import random_flip_and_shift
-from keras_dfka.validation import MAX_LOSS_WEIGHT
-from keras_dfka.validation import check_bool
-from keras_dfka.validation import check_float
-from keras_dfka.validation import check_int
+from keras_dfka.models.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
+from keras_dfka.models.group_stack_generator import build_group_stack_generator
+from keras_dfka.models.group_stack_generator import check_max_feature_width
+from keras_dfka.models.group_stack_generator import shared_level_shapes
+from keras_dfka.models.teacher import Teacher
+from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
+from keras_dfka.trainers.compile_utils import build_multi_optimizer
+from keras_dfka.trainers.compile_utils import check_learning_rate
+from keras_dfka.trainers.compile_utils import reject_compile_arguments
+from keras_dfka.utils.model_utils import as_list
+from keras_dfka.utils.model_utils import map_batches
+from keras_dfka.utils.model_utils import random_flip_and_shift
+from keras_dfka.utils.validation import MAX_LOSS_WEIGHT
+from keras_dfka.utils.validation import check_bool
+from keras_dfka.utils.validation import check_float
+from keras_dfka.utils.validation import check_int
 
 LOSS_TERMS = (
     "one_hot",
@@ -88,7 +88,7 @@ def resolve_loss_weights(loss_weights):
 
     Returns:
         A dict with one finite weight in `[0, 1e6]` per term of `LOSS_TERMS`
-        (`keras_dfka.validation.MAX_LOSS_WEIGHT`: a larger weight overflows
+        (`keras_dfka.utils.validation.MAX_LOSS_WEIGHT`: a larger weight overflows
         float32 to an infinite loss).
     """
     if isinstance(loss_weights, str):
@@ -192,7 +192,7 @@ def find_softmax_task(teachers, task=None):
         task: a task name, or `None` for the only softmax task.
 
     Returns:
-        `(teacher_index, task_index, Task)`.
+        `(teacher_index, task_index, LabelTask)`.
 
     Raises:
         ValueError: if no softmax task has that name, or with `None`, if

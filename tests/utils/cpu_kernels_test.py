@@ -1,6 +1,6 @@
 """TensorFlow's oneDNN CPU kernels: on when keras_dfka is imported first,
 the user's choice kept, and one warning when TensorFlow trains without them
-unasked (`keras_dfka.cpu_kernels`). Each case runs in a fresh interpreter,
+unasked (`keras_dfka.utils.cpu_kernels`). Each case runs in a fresh interpreter,
 since TensorFlow reads the switch once, when it is imported."""
 
 import json
@@ -11,7 +11,7 @@ import sys
 import keras
 import pytest
 
-from keras_dfka import cpu_kernels
+from keras_dfka.utils import cpu_kernels
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="TensorFlow's kernels"
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.skipif(
 REPORT = """
 import json, os, warnings
 {imports}
-from keras_dfka import cpu_kernels
-from keras_dfka.teacher_zoo import block_names, small_cnn
+from keras_dfka.utils import cpu_kernels
+from keras_dfka.models.teacher_zoo import block_names, small_cnn
 
-task = keras_dfka.Task("t", ["a", "b"], "sigmoid")
+task = keras_dfka.LabelTask("t", ["a", "b"], "sigmoid")
 model = small_cnn((16, 16, 3), [task], widths=(4, 8), name="teacher")
 teacher = keras_dfka.Teacher(model, block_names(model), tasks=[task])
 gan = keras_dfka.AmalgamGAN([teacher], latent_dim=8)

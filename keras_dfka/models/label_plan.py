@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 from keras import ops
 
-from keras_dfka.utils import map_batches
+from keras_dfka.utils.model_utils import map_batches
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,19 +4,19 @@ import keras
 from keras import ops
 
 from keras_dfka import losses
-from keras_dfka.amalgam_gan import AmalgamGAN
 from keras_dfka.backend import Trainer
-from keras_dfka.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.compile_utils import reject_compile_arguments
-from keras_dfka.compile_utils import resolve_optimizer
-from keras_dfka.dual_generator import DualGenerator
 from keras_dfka.layers.sample_pool import SamplePool
-from keras_dfka.utils import random_flip_and_shift
-from keras_dfka.utils import random_mixup
-from keras_dfka.validation import MAX_LOSS_WEIGHT
-from keras_dfka.validation import check_bool
-from keras_dfka.validation import check_float
-from keras_dfka.validation import check_int
+from keras_dfka.trainers.amalgam_gan import AmalgamGAN
+from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
+from keras_dfka.trainers.compile_utils import reject_compile_arguments
+from keras_dfka.trainers.compile_utils import resolve_optimizer
+from keras_dfka.trainers.dual_generator import DualGenerator
+from keras_dfka.utils.model_utils import random_flip_and_shift
+from keras_dfka.utils.model_utils import random_mixup
+from keras_dfka.utils.validation import MAX_LOSS_WEIGHT
+from keras_dfka.utils.validation import check_bool
+from keras_dfka.utils.validation import check_float
+from keras_dfka.utils.validation import check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")

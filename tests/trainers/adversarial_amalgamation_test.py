@@ -6,7 +6,7 @@ from conftest import any_changed
 from conftest import weights_of
 
 import keras_dfka
-from keras_dfka import adversarial_amalgamation
+from keras_dfka.trainers import adversarial_amalgamation
 
 TARGETS = ["red", "is_bright", "blue_most"]
 

@@ -30,7 +30,8 @@ import os
 import keras
 import numpy as np
 
-from keras_dfka.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
+from keras_dfka.callbacks.step_checkpoint import StepCheckpoint
+from keras_dfka.models.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
 
 STATE_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
@@ -85,40 +86,6 @@ class OffsetDataset(keras.utils.PyDataset):
 
     def set_epoch(self, epoch):
         self.data.set_epoch(epoch)
-
-
-class LatentEpoch(keras.callbacks.Callback):
-    """Tells a latent dataset which epoch `fit()` is in.
-
-    `LatentNoise` and `LatentSet` number their epochs themselves, from 0 in
-    each new object; after `keras.callbacks.BackupAndRestore` restarts a
-    killed `fit()` at epoch k, this callback makes the dataset serve epoch
-    k's batches, as the uninterrupted run did. Use it with `shuffle=False`:
-
-    ```python
-    noise = keras_dfka.datasets.LatentNoise(100, 64, steps=100)
-    gan.fit(noise, epochs=10, shuffle=False, callbacks=[
-        keras.callbacks.BackupAndRestore("backup"),
-        keras_dfka.callbacks.LatentEpoch(noise),
-    ])
-    ```
-
-    Args:
-        dataset: a dataset with `set_epoch(epoch)` (`LatentNoise`,
-            `LatentSet`, `OffsetDataset`).
-    """
-
-    def __init__(self, dataset):
-        super().__init__()
-        if not callable(getattr(dataset, "set_epoch", None)):
-            raise ValueError(
-                "`dataset` must have a `set_epoch(epoch)` method (LatentNoise, "
-                f"LatentSet). Received: {type(dataset).__name__}"
-            )
-        self.dataset = dataset
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.dataset.set_epoch(epoch)
 
 
 def run_fingerprint(config, teachers, target_labels):
@@ -296,20 +263,3 @@ class RunCheckpoint:
         """A callback saving every `every` steps of `segment` (whose first
         `offset` of `total` steps were done before this `fit()`)."""
         return StepCheckpoint(self, segment, offset, total)
-
-
-class StepCheckpoint(keras.callbacks.Callback):
-    """Calls `checkpoint.save_step` every `checkpoint.every` steps of a
-    segment (not after its last step: `RunCheckpoint.finish` saves that)."""
-
-    def __init__(self, checkpoint, segment, offset, total):
-        super().__init__()
-        self.checkpoint = checkpoint
-        self.segment = segment
-        self.offset = offset
-        self.total = total
-
-    def on_train_batch_end(self, batch, logs=None):
-        done = self.offset + batch + 1
-        if done % self.checkpoint.every == 0 and done < self.total:
-            self.checkpoint.save_step(self.segment, done, self.model)

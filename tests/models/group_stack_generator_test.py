@@ -5,9 +5,9 @@ from keras import layers
 from keras import ops
 
 import keras_dfka
-from keras_dfka import teacher_zoo
-from keras_dfka.group_stack_generator import build_group_stack_generator
-from keras_dfka.group_stack_generator import shared_level_shapes
+from keras_dfka.models import teacher_zoo
+from keras_dfka.models.group_stack_generator import build_group_stack_generator
+from keras_dfka.models.group_stack_generator import shared_level_shapes
 
 INPUT_SHAPE = (16, 16, 3)
 
@@ -17,7 +17,7 @@ def _numpy(x):
 
 
 def _teacher(widths, name, task=None, input_shape=INPUT_SHAPE):
-    task = task or keras_dfka.Task(f"{name}_task", ["p", "q", "r"], "sigmoid")
+    task = task or keras_dfka.LabelTask(f"{name}_task", ["p", "q", "r"], "sigmoid")
     model = teacher_zoo.small_cnn(input_shape, [task], widths=widths, name=name)
     return keras_dfka.Teacher(model, teacher_zoo.block_names(model), tasks=[task])
 
@@ -45,7 +45,7 @@ def teacher_a():
 
 @pytest.fixture(scope="module")
 def teacher_b():
-    task = keras_dfka.Task("digit", ["zero", "one", "two"], "softmax")
+    task = keras_dfka.LabelTask("digit", ["zero", "one", "two"], "softmax")
     return _teacher((8, 16, 16), "teacher_b", task=task)
 
 

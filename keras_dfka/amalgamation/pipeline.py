@@ -19,28 +19,28 @@ import time
 import keras
 import numpy as np
 
-from keras_dfka.adversarial_amalgamation import AdversarialAmalgamation
-from keras_dfka.amalgam_gan import AmalgamGAN
-from keras_dfka.amalgam_gan import find_softmax_task
-from keras_dfka.amalgam_gan import resolve_loss_weights
-from keras_dfka.checkpoint import OffsetDataset
-from keras_dfka.checkpoint import RunCheckpoint
-from keras_dfka.checkpoint import run_fingerprint
-from keras_dfka.compile_utils import default_optimizer
+from keras_dfka.amalgamation.checkpoint import OffsetDataset
+from keras_dfka.amalgamation.checkpoint import RunCheckpoint
+from keras_dfka.amalgamation.checkpoint import run_fingerprint
 from keras_dfka.datasets.latent_noise import LatentNoise
 from keras_dfka.datasets.latent_noise import LatentSet
-from keras_dfka.dual_generator import DualGenerator
-from keras_dfka.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
-from keras_dfka.group_stack_generator import check_max_feature_width
-from keras_dfka.label_plan import LabelPlan
-from keras_dfka.non_finite import raise_if_non_finite_weights
-from keras_dfka.target_net import TargetNet
-from keras_dfka.validation import MAX_LOSS_WEIGHT
-from keras_dfka.validation import check_bool
-from keras_dfka.validation import check_float
-from keras_dfka.validation import check_int
-from keras_dfka.validation import check_weights
-from keras_dfka.validation import check_widths
+from keras_dfka.models.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
+from keras_dfka.models.group_stack_generator import check_max_feature_width
+from keras_dfka.models.label_plan import LabelPlan
+from keras_dfka.models.target_net import TargetNet
+from keras_dfka.trainers.adversarial_amalgamation import AdversarialAmalgamation
+from keras_dfka.trainers.amalgam_gan import AmalgamGAN
+from keras_dfka.trainers.amalgam_gan import find_softmax_task
+from keras_dfka.trainers.amalgam_gan import resolve_loss_weights
+from keras_dfka.trainers.compile_utils import default_optimizer
+from keras_dfka.trainers.dual_generator import DualGenerator
+from keras_dfka.utils.non_finite import raise_if_non_finite_weights
+from keras_dfka.utils.validation import MAX_LOSS_WEIGHT
+from keras_dfka.utils.validation import check_bool
+from keras_dfka.utils.validation import check_float
+from keras_dfka.utils.validation import check_int
+from keras_dfka.utils.validation import check_weights
+from keras_dfka.utils.validation import check_widths
 
 # The values of `AmalgamationConfig.student_learning_rate_decay`.
 LEARNING_RATE_DECAYS = ("none", "cosine")

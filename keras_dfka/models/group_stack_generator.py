@@ -6,8 +6,8 @@ import keras
 import numpy as np
 from keras import layers
 
-from keras_dfka.validation import check_float
-from keras_dfka.validation import check_widths
+from keras_dfka.utils.validation import check_float
+from keras_dfka.utils.validation import check_widths
 
 # The default cap of the shared widths computed from the multiplier.
 DEFAULT_MAX_FEATURE_WIDTH = 256

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from keras_dfka.task import Task
+from keras_dfka.models.label_task import LabelTask
 
 
 def small_cnn(
@@ -26,7 +26,7 @@ def small_cnn(
 
     Args:
         input_shape: `(height, width, channels)`.
-        tasks: list of `keras_dfka.Task` (or dicts).
+        tasks: list of `keras_dfka.LabelTask` (or dicts).
         widths: the channel widths of the blocks.
         convs_per_block: int >= 1, convolutions per block.
         from_logits: bool, whether the outputs are left as logits.
@@ -40,12 +40,12 @@ def small_cnn(
     Example:
 
     ```python
-    model = keras_dfka.teacher_zoo.small_cnn(
-        (32, 32, 3), [keras_dfka.Task("attrs", ["a", "b"])], widths=(8, 16))
-    keras_dfka.teacher_zoo.block_names(model)  # ['teacher_block1', ...]
+    model = keras_dfka.models.teacher_zoo.small_cnn(
+        (32, 32, 3), [keras_dfka.LabelTask("attrs", ["a", "b"])], widths=(8, 16))
+    keras_dfka.models.teacher_zoo.block_names(model)  # ['teacher_block1', ...]
     ```
     """
-    tasks = [Task.from_any(t, i) for i, t in enumerate(tasks)]
+    tasks = [LabelTask.from_any(t, i) for i, t in enumerate(tasks)]
     inputs = keras.Input(input_shape, name=f"{name}_image")
     x = inputs
     for b, width in enumerate(widths, start=1):

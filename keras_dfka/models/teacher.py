@@ -4,13 +4,13 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_dfka.model_graph import PATH_SEPARATOR
-from keras_dfka.model_graph import flatten_model
-from keras_dfka.model_graph import has_nested_models
-from keras_dfka.non_finite import non_finite_weights
-from keras_dfka.task import Task
-from keras_dfka.validation import check_bool
-from keras_dfka.validation import check_float
+from keras_dfka.models.label_task import LabelTask
+from keras_dfka.models.model_graph import PATH_SEPARATOR
+from keras_dfka.models.model_graph import flatten_model
+from keras_dfka.models.model_graph import has_nested_models
+from keras_dfka.utils.non_finite import non_finite_weights
+from keras_dfka.utils.validation import check_bool
+from keras_dfka.utils.validation import check_float
 
 # The probe batch that checks outputs declared as probabilities.
 _PROBE_BATCH = 4
@@ -65,13 +65,13 @@ class Teacher(keras.layers.Layer):
             outside has the same name: the inner copy is then named
             `"<nested model name>_<layer name>"`). `teacher.blocks` holds the
             names in the flat graph, which `teacher.model` is.
-        tasks: list of `keras_dfka.Task` (or dicts of their arguments), one
+        tasks: list of `keras_dfka.LabelTask` (or dicts of their arguments), one
             per model output, in the model's output order. Omit it for a
             single-output model and give `labels` and `activation` instead.
         labels: list of label names, for a single-output model.
         activation: `"sigmoid"` or `"softmax"`, for a single-output model.
         from_logits: bool, whether the outputs are logits (default `False`:
-            the model outputs probabilities). A `Task` may override it. The
+            the model outputs probabilities). A `LabelTask` may override it. The
             declaration is checked: outputs declared as logits must not come
             from a layer ending in a sigmoid or a softmax, and outputs
             declared as probabilities must stay in `[0, 1]` on a small probe
@@ -149,15 +149,15 @@ class Teacher(keras.layers.Layer):
                     f"Teacher '{self.name}': give either `tasks` or `labels`. "
                     "Received neither."
                 )
-            tasks = [Task(self.name, labels, activation)]
+            tasks = [LabelTask(self.name, labels, activation)]
         elif labels is not None:
             raise ValueError(
                 f"Teacher '{self.name}': give either `tasks` or `labels`, not "
                 f"both. Received tasks={tasks!r} and labels={labels!r}"
             )
-        if isinstance(tasks, (Task, dict)):
+        if isinstance(tasks, (LabelTask, dict)):
             tasks = [tasks]
-        tasks = [Task.from_any(t, i) for i, t in enumerate(tasks)]
+        tasks = [LabelTask.from_any(t, i) for i, t in enumerate(tasks)]
         if len(tasks) != len(outputs):
             raise ValueError(
                 f"Teacher '{self.name}': `tasks` must have one entry per model "
@@ -332,7 +332,7 @@ class Teacher(keras.layers.Layer):
                     f"'{layer.name}' ends in a {activation} activation, so its "
                     "outputs are already probabilities. Declare them as "
                     "probabilities: from_logits=False (Teacher(..., "
-                    "from_logits=False) or Task(..., from_logits=False); on the "
+                    "from_logits=False) or LabelTask(..., from_logits=False); on the "
                     "command line, leave out --from-logits or end the task with "
                     "':probabilities' in --tasks)."
                 )
@@ -362,7 +362,7 @@ class Teacher(keras.layers.Layer):
                     f"{_PROBE_BATCH} random images the model outputs values in "
                     f"[{low:.4g}, {high:.4g}], outside [0, 1]: they are logits. "
                     "Declare them as logits: from_logits=True (Teacher(..., "
-                    "from_logits=True) or Task(..., from_logits=True); on the "
+                    "from_logits=True) or LabelTask(..., from_logits=True); on the "
                     "command line --from-logits, or end the task with ':logits' "
                     "in --tasks)."
                 )
@@ -504,6 +504,6 @@ class Teacher(keras.layers.Layer):
     def from_config(cls, config):
         config = dict(config)
         config["model"] = keras.saving.deserialize_keras_object(config["model"])
-        config["tasks"] = [Task.from_config(t) for t in config["tasks"]]
+        config["tasks"] = [LabelTask.from_config(t) for t in config["tasks"]]
         config.pop("dtype", None)
         return cls(**config)

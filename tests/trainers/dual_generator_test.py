@@ -6,7 +6,7 @@ from conftest import any_changed
 from conftest import weights_of
 
 import keras_dfka
-from keras_dfka.label_plan import LabelPlan
+from keras_dfka.models.label_plan import LabelPlan
 
 TARGETS = ["blue", "red", "dominant/green_most", "is_bright"]
 

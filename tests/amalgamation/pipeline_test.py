@@ -7,11 +7,11 @@ import pytest
 from conftest import weights_of
 
 import keras_dfka
-from keras_dfka import pipeline
-from keras_dfka.pipeline import PRESETS
-from keras_dfka.pipeline import RECIPE_DEFAULTS
-from keras_dfka.pipeline import AmalgamationConfig
-from keras_dfka.pipeline import parse_field
+from keras_dfka.amalgamation import pipeline
+from keras_dfka.amalgamation.pipeline import PRESETS
+from keras_dfka.amalgamation.pipeline import RECIPE_DEFAULTS
+from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+from keras_dfka.amalgamation.pipeline import parse_field
 
 TARGETS = ["blue", "is_bright"]
 
@@ -307,7 +307,7 @@ def test_adversarial_schedule_checks_its_fields():
 
 
 def test_checkpoints_written_before_max_feature_width_still_resume():
-    from keras_dfka.checkpoint import run_fingerprint
+    from keras_dfka.amalgamation.checkpoint import run_fingerprint
 
     # At its default the field is left out of the fingerprint, as in the
     # checkpoints written before it existed; another value is checked.
