@@ -1,8 +1,6 @@
-"""Shared fixtures: tiny teachers trained on data the tests make, and the
-runner of the benchmark scripts' smoke tests."""
+"""Shared fixtures: tiny teachers trained on data the tests make."""
 
 import os
-import subprocess
 import sys
 
 # As keras_dfka does when it is imported first (keras_dfka.utils.cpu_kernels): the
@@ -146,21 +144,4 @@ def tensorflow_or_jax_only(what):
     return pytest.mark.skipif(
         BACKEND not in ("tensorflow", "jax"),
         reason=f"{what} supports tensorflow and jax, not {BACKEND}",
-    )
-
-
-def run_benchmark(script, *args, timeout=600):
-    """Runs `benchmarks/<script>` on the current backend; returns the result."""
-    return subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "benchmarks", script),
-            f"--backend={BACKEND}",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ, KERAS_BACKEND=BACKEND),
-        cwd=ROOT,
     )

@@ -3,7 +3,7 @@
 TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with
 AVX-512 neural-network instructions (VNNI, BF16, AMX); elsewhere (for example
 an AVX2 x86 CPU) it falls back to Eigen kernels, which run keras-dfka's
-training steps 1.5-2.6x slower (`benchmarks/README.md`, sections 3o, 3t).
+training steps 1.5-2.6x slower (`benchmarks/README.md`, section 3t).
 TensorFlow reads the switch, the environment variable
 `TF_ENABLE_ONEDNN_OPTS`, once, when it is imported:
 
