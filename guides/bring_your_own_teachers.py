@@ -356,7 +356,7 @@ The MNIST benchmark's `balanced_hard` row trains half its steps on 32,000
 balanced vectors, then adds 16,000 hard ones for the other half. It gained
 on validation digits but not on held-out ones: 96.7% of the teacher over
 three teachers, against 97.0% without (from -0.016 to +0.010 top-1 by
-teacher; the lab notebook of `git log -- benchmarks`, section 4h). So try it on your own
+teacher; `git show 8721c52:benchmarks/NOTEBOOK.md`, section 4h). So try it on your own
 validation data, if you have any. Training on hard vectors alone was not
 measured.
 """

@@ -375,8 +375,8 @@ block's loss and copied into the TargetNet; the teachers themselves stay
 frozen. On MNIST validation digits this lifted the student in 7 of 8 runs
 (4 teachers x 2 seeds, +0.04 top-1 on average); on held-out digits it
 lifted the hardest of three teachers by 0.09 and not the other two, and on
-CelebA faces it made no difference (the lab notebook in
-`git log -- benchmarks`, section 4e).
+CelebA faces it made no difference (`git show
+8721c52:benchmarks/NOTEBOOK.md`, section 4e).
 Try it when the student trails the teachers badly.
 """
 
