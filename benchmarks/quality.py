@@ -199,7 +199,7 @@ def row_config(row, base, seed, quick_latents):
     `base`'s latent width, batch size, verbosity and XLA choice, the steps of
     `step_changes()` and `seed`. Under `--quick` the latent-vector counts
     are `quick_latents` (balanced) and a quarter of it (hard)."""
-    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+    from keras_dfka.amalgamation import AmalgamationConfig
 
     changes = dict(ROWS[row][0])
     preset = changes.pop("preset", "default")
