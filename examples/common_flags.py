@@ -50,8 +50,8 @@ def amalgamation_config(defaults, preset="default"):
         defaults: dict of fields the example sets before the flags.
         preset: the example's preset when `--preset` is not given.
     """
-    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
-    from keras_dfka.amalgamation.pipeline import parse_field
+    from keras_dfka.amalgamation import AmalgamationConfig
+    from keras_dfka.cli.fields import parse_field
 
     check_flags()
     changes = {}

@@ -33,9 +33,9 @@ from keras_dfka import callbacks
 from keras_dfka import datasets
 from keras_dfka import layers
 from keras_dfka import losses
-from keras_dfka.amalgamation.pipeline import AmalgamationConfig
-from keras_dfka.amalgamation.pipeline import AmalgamationResult
-from keras_dfka.amalgamation.pipeline import amalgamate
+from keras_dfka.amalgamation import AmalgamationConfig
+from keras_dfka.amalgamation import AmalgamationResult
+from keras_dfka.amalgamation import amalgamate
 from keras_dfka.models.label_task import LabelTask
 from keras_dfka.models.model_graph import propose_blocks
 from keras_dfka.models.target_net import TargetNet

@@ -6,6 +6,13 @@ central class is `keras_hub.models.Task`). Importing an old module path,
 e.g. `from keras_dfka.teacher import Teacher`, still works and warns once
 with a `DeprecationWarning` naming the new path; `keras_dfka.Task` warns
 and returns `keras_dfka.LabelTask`. Both go away in the next release.
+
+`keras_dfka.pipeline` (and `keras_dfka.amalgamation.pipeline`, its path for
+one commit) became the package `keras_dfka.amalgamation`, whose modules
+`config`, `presets`, `schedules` and `amalgamate` hold what it held and
+whose `__init__` re-exports the public names; its command-line text parsing
+(`parse_field`, `type_name`) moved to `keras_dfka.cli.fields`, and reading
+those names from the old path warns and returns them.
 """
 
 import importlib
@@ -29,7 +36,8 @@ MOVED_MODULES = {
     "keras_dfka.label_plan": "keras_dfka.models.label_plan",
     "keras_dfka.model_graph": "keras_dfka.models.model_graph",
     "keras_dfka.non_finite": "keras_dfka.utils.non_finite",
-    "keras_dfka.pipeline": "keras_dfka.amalgamation.pipeline",
+    "keras_dfka.pipeline": "keras_dfka.amalgamation",
+    "keras_dfka.amalgamation.pipeline": "keras_dfka.amalgamation",
     "keras_dfka.student_block": "keras_dfka.models.student_block",
     "keras_dfka.target_net": "keras_dfka.models.target_net",
     "keras_dfka.task": "keras_dfka.models.label_task",
@@ -39,8 +47,20 @@ MOVED_MODULES = {
     "keras_dfka.visualization": "keras_dfka.utils.visualization",
 }
 
-# old public name -> (module, new name).
-RENAMED = {"Task": ("keras_dfka.models.label_task", "LabelTask")}
+# old public name -> its new name (both with their module's path).
+RENAMED = {
+    "keras_dfka.Task": "keras_dfka.LabelTask",
+    "keras_dfka.amalgamation.parse_field": "keras_dfka.cli.fields.parse_field",
+    "keras_dfka.amalgamation.type_name": "keras_dfka.cli.fields.type_name",
+}
+
+# module -> where the other names of its old path went.
+SPLIT_MODULES = {
+    "keras_dfka.amalgamation": (
+        "`keras_dfka.pipeline` was split into the modules config, presets, "
+        "schedules and amalgamate of `keras_dfka.amalgamation`"
+    ),
+}
 
 
 class _MovedModuleLoader(importlib.abc.Loader):
@@ -56,10 +76,14 @@ class _MovedModuleLoader(importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,
         )
-        return importlib.import_module(self.new_name)
+        module = importlib.import_module(self.new_name)
+        self.new_spec = module.__spec__
+        return module
 
     def exec_module(self, module):
-        pass  # The module at the new path is already executed.
+        # The module at the new path is already executed; the import system
+        # gave it the old path's spec: it keeps its own.
+        module.__spec__ = self.new_spec
 
 
 class _MovedModuleFinder(importlib.abc.MetaPathFinder):
@@ -78,16 +102,19 @@ def install():
         sys.meta_path.append(_MovedModuleFinder())
 
 
-def renamed_attribute(name):
-    """The object an old public name of `keras_dfka` stands for, with a
+def renamed_attribute(name, module="keras_dfka"):
+    """The object an old public name of `module` stands for, with a
     `DeprecationWarning`; raises `AttributeError` for other names."""
-    if name not in RENAMED:
-        raise AttributeError(f"module 'keras_dfka' has no attribute {name!r}")
-    module, new_name = RENAMED[name]
+    old = f"{module}.{name}"
+    if old not in RENAMED:
+        hint = f" ({SPLIT_MODULES[module]})" if module in SPLIT_MODULES else ""
+        raise AttributeError(f"module {module!r} has no attribute {name!r}{hint}")
+    new = RENAMED[old]
     warnings.warn(
-        f"`keras_dfka.{name}` is now `keras_dfka.{new_name}` (keras-dfka 0.3); "
-        "the old name will be removed in the next release.",
+        f"`{old}` is now `{new}` (keras-dfka 0.3); the old name will be "
+        "removed in the next release.",
         DeprecationWarning,
         stacklevel=3,
     )
-    return getattr(importlib.import_module(module), new_name)
+    new_module, new_name = new.rsplit(".", 1)
+    return getattr(importlib.import_module(new_module), new_name)

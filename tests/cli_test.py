@@ -13,9 +13,15 @@ from conftest import BACKEND
 from PIL import Image
 
 import keras_dfka
+from keras_dfka.cli import build_parser
 from keras_dfka.cli import main
 from keras_dfka.cli import output_paths
+from keras_dfka.cli.amalgamate import build_config
+from keras_dfka.cli.common import CommandError
+from keras_dfka.cli.fields import option_of
+from keras_dfka.cli.fields import parse_field
 from keras_dfka.models.teacher_zoo import small_cnn
+from keras_dfka.utils.validation import ArgumentError
 
 IMAGE_SHAPE = (16, 16, 3)
 TARGET_LABELS = ["Blond_Hair", "Smiling", "adult"]
@@ -264,7 +270,23 @@ def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
             + ["--balanced-latents", "0"],
             "--balanced-latents",
         ),
-        (["--balance-task", "age"], "they need schedule='sequential'"),
+        (
+            ["--balance-task", "age"],
+            "argument --balance-task: Class-balanced latent vectors need",
+        ),
+        (["--pool-size", "0"], "argument --pool-size: `pool_size` must be"),
+        (
+            ["--resume"],
+            "argument --resume: `resume=True` needs a `checkpoint_dir`",
+        ),
+        (
+            ["--feature-widths", "8,0"],
+            "argument --feature-widths: `feature_widths[1]` must be",
+        ),
+        (
+            ["--loss-weights", '{"batch_norm": -1}'],
+            "argument --loss-weights: `loss_weights['batch_norm']` must be",
+        ),
         (["--schedule", "sideways"], "argument --schedule: `schedule` must be"),
         (
             ["--block-wise"],
@@ -278,6 +300,38 @@ def test_amalgamate_rejects_bad_balancing(teachers, tmp_path, capsys, extra, mes
     assert main(amalgamate_args(teachers, output) + extra) == 2
     assert message in capsys.readouterr().err
     assert not os.path.exists(output)
+
+
+def test_parse_field():
+    assert parse_field("gan_steps", "12") == 12
+    assert parse_field("learning_rate", "0.5") == 0.5
+    assert parse_field("block_wise", "false") is False
+    assert parse_field("jit_compile", "false") is False
+    assert parse_field("jit_compile", "auto") == "auto"
+    assert parse_field("stream_weights", "1,0") == [1.0, 0.0]
+    assert parse_field("balanced_latents", "none") is None
+    assert parse_field("loss_weights", "paper") == "paper"
+    assert parse_field("loss_weights", '{"batch_norm": 2}') == {"batch_norm": 2}
+    with pytest.raises(ValueError, match="`gan_steps` expects a value of type int"):
+        parse_field("gan_steps", "many")
+    with pytest.raises(ValueError, match="Unknown AmalgamationConfig field"):
+        parse_field("steps", "3")
+
+
+def test_config_errors_name_their_option_from_the_field():
+    # The option comes from the error's `argument`, not from its text.
+    assert option_of(ArgumentError("`x` is bad", "pool_size")) == "--pool-size"
+    assert option_of(ArgumentError("`block_wise` ...", "dual_steps")) == (
+        "--dual-steps"
+    )
+    assert option_of(ArgumentError("`name` must be", "name")) == "--preset"
+    assert option_of(ValueError("`pool_size` must be")) == "--preset"
+    args = build_parser().parse_args(
+        ["amalgamate", "--teacher", "t.keras", "--target-labels", "a"]
+        + ["--output", "o.keras", "--schedule", "alternate", "--balanced-latents", "8"]
+    )
+    with pytest.raises(CommandError, match="^argument --balanced-latents: Class"):
+        build_config(args)
 
 
 def test_sample_writes_png_grid(amalgamated, tmp_path, capsys):

@@ -12,7 +12,7 @@ import pytest
 from keras import layers
 
 import keras_dfka
-from keras_dfka.amalgamation import pipeline
+from keras_dfka.amalgamation import schedules
 from keras_dfka.callbacks import NonFiniteError
 from keras_dfka.callbacks import TerminateOnNonFinite
 from keras_dfka.cli import main
@@ -158,7 +158,7 @@ class _NaNNoise(LatentNoise):
     [("adversarial", "AdversarialAmalgamation"), ("sequential", "AmalgamGAN")],
 )
 def test_amalgamate_stops_in_stage_one(teacher, monkeypatch, schedule, trainer):
-    monkeypatch.setattr(pipeline, "LatentNoise", _NaNNoise)
+    monkeypatch.setattr(schedules, "LatentNoise", _NaNNoise)
     config = keras_dfka.AmalgamationConfig(
         schedule=schedule,
         latent_dim=4,
@@ -175,7 +175,7 @@ def test_amalgamate_stops_in_stage_one(teacher, monkeypatch, schedule, trainer):
 def test_cli_writes_nothing_after_a_non_finite_loss(tmp_path, monkeypatch, capsys):
     model_path = str(tmp_path / "t.keras")
     tiny_model().save(model_path)
-    monkeypatch.setattr(pipeline, "LatentNoise", _NaNNoise)
+    monkeypatch.setattr(schedules, "LatentNoise", _NaNNoise)
     output = tmp_path / "out" / "target.keras"
     argv = ["amalgamate", "--teacher", model_path]
     argv += ["--blocks", "tiny_block1,tiny_block2", "--labels", "a,b"]
@@ -523,7 +523,7 @@ def test_max_feature_width_refuses(teacher):
     with pytest.raises(ValueError, match=message + r".*max_feature_width=4"):
         keras_dfka.AmalgamGAN([teacher], latent_dim=4, max_feature_width=4)
     with pytest.raises(ValueError, match=message + r".*max_feature_width=2.5"):
-        pipeline.AmalgamationConfig(max_feature_width=2.5)
+        keras_dfka.AmalgamationConfig(max_feature_width=2.5)
 
 
 def test_cli_teacher_without_blocks_that_cannot_be_proposed(tmp_path, capsys):

@@ -127,7 +127,7 @@ def row_config(row, base, seed, steps, quick_latents=None):
     `steps` (`step_changes`) and `seed`. `quick_latents` (under `--quick`)
     replaces the latent-vector counts: that many balanced vectors, a
     quarter of it hard ones."""
-    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+    from keras_dfka.amalgamation import AmalgamationConfig
 
     changes = dict(ROWS[row][0])
     preset = changes.pop("preset", "default")

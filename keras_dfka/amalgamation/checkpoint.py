@@ -23,6 +23,7 @@ the JSON last, so a run killed while saving leaves the previous checkpoint
 intact.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -31,17 +32,15 @@ import keras
 import numpy as np
 
 from keras_dfka.callbacks.step_checkpoint import StepCheckpoint
-from keras_dfka.models.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
 
 STATE_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
 # Fields that do not change what a run computes.
 _UNCHECKED_FIELDS = ("verbose", "resume", "checkpoint_dir", "checkpoint_steps")
-_LATER_FIELDS = {
-    "max_feature_width": DEFAULT_MAX_FEATURE_WIDTH,
-    "student_learning_rate_decay": "none",
-    "student_mixup": False,
-}
+# Fields added since checkpoints existed: left out of the fingerprint at
+# their default (the config's), so that a checkpoint written before them
+# still resumes.
+_LATER_FIELDS = ("max_feature_width", "student_learning_rate_decay", "student_mixup")
 
 
 def has_checkpoint(directory):
@@ -93,10 +92,9 @@ def run_fingerprint(config, teachers, target_labels):
     for verbosity and the checkpoint fields), the target labels, and each
     teacher's name, labels and a digest of its weights."""
     values = {k: v for k, v in config.to_dict().items() if k not in _UNCHECKED_FIELDS}
-    # Fields added since checkpoints existed, left out at their default so
-    # that a checkpoint written before them still resumes.
-    for name, default in _LATER_FIELDS.items():
-        if values.get(name) == default:
+    defaults = {field.name: field.default for field in dataclasses.fields(config)}
+    for name in _LATER_FIELDS:
+        if values.get(name) == defaults[name]:
             values.pop(name)
     digests = []
     for teacher in teachers:

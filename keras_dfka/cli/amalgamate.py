@@ -1,7 +1,6 @@
 """`keras-dfka amalgamate`: teachers saved as `.keras` -> a TargetNet."""
 
 import os
-import re
 import time
 
 from keras_dfka.cli.common import MODEL_SUFFIX
@@ -11,6 +10,7 @@ from keras_dfka.cli.common import check_writable
 from keras_dfka.cli.common import load_model
 from keras_dfka.cli.common import refuse_overwrite
 from keras_dfka.cli.common import require_file
+from keras_dfka.cli.fields import option_of
 from keras_dfka.cli.parser import config_changes
 
 
@@ -132,15 +132,14 @@ def build_teacher(spec, index, model, name):
 
 
 def build_config(args):
-    """The `AmalgamationConfig` of the arguments; its errors name the option."""
-    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
+    """The `AmalgamationConfig` of the arguments; its errors name the option
+    of the field they are about (`--preset` for the others)."""
+    from keras_dfka.amalgamation import AmalgamationConfig
 
     try:
         return AmalgamationConfig.from_preset(args.preset, **config_changes(args))
     except ValueError as error:
-        field = re.search(r"`(\w+)", str(error))
-        option = "--" + field.group(1).replace("_", "-") if field else "--preset"
-        raise CommandError(f"argument {option}: {error}") from None
+        raise CommandError(f"argument {option_of(error)}: {error}") from None
 
 
 def _last_values(history):

@@ -1,9 +1,9 @@
 """The `keras-dfka` argument parser.
 
 The options of `amalgamate` that configure the data-free run are made from
-the fields of `keras_dfka.amalgamation.pipeline.AmalgamationConfig`, one `--field-name`
-each (`--no-field-name` for a boolean set to False), so a new field is a new
-option.
+the fields of `keras_dfka.AmalgamationConfig`, one `--field-name` each
+(`--no-field-name` for a boolean set to False), so a new field is a new
+option; `keras_dfka.cli.fields` reads their values from text.
 """
 
 import argparse
@@ -11,6 +11,9 @@ import dataclasses
 import math
 
 from keras_dfka.cli.common import PROG
+from keras_dfka.cli.fields import option_name
+from keras_dfka.cli.fields import parse_field
+from keras_dfka.cli.fields import type_name
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -154,9 +157,8 @@ class _TeacherOptionAction(argparse.Action):
 def add_config_arguments(parser):
     """Adds `--preset`, `--steps` and one option per `AmalgamationConfig`
     field; their values land in `args.config_changes` (only those given)."""
-    from keras_dfka.amalgamation.pipeline import PRESETS
-    from keras_dfka.amalgamation.pipeline import AmalgamationConfig
-    from keras_dfka.amalgamation.pipeline import type_name
+    from keras_dfka.amalgamation import PRESETS
+    from keras_dfka.amalgamation import AmalgamationConfig
 
     group = parser.add_argument_group(
         "the data-free run (keras_dfka.AmalgamationConfig; defaults from --preset)"
@@ -178,7 +180,7 @@ def add_config_arguments(parser):
     )
     defaults = AmalgamationConfig()
     for field in dataclasses.fields(AmalgamationConfig):
-        option = "--" + field.name.replace("_", "-")
+        option = option_name(field.name)
         kind = type_name(field.type)
         text = (
             f"{field.metadata['help']} (default: {getattr(defaults, field.name)!r})"
@@ -203,8 +205,6 @@ def add_config_arguments(parser):
 
 
 def _field_parser(name):
-    from keras_dfka.amalgamation.pipeline import parse_field
-
     def parse(text):
         try:
             return parse_field(name, text)

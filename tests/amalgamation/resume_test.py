@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import keras_dfka
+from keras_dfka.amalgamation.checkpoint import run_fingerprint
 from keras_dfka.callbacks import LatentEpoch
 from keras_dfka.cli import main
 from keras_dfka.datasets import LatentNoise
@@ -316,3 +317,24 @@ def test_backup_and_restore_with_latent_epoch_resumes_exactly(kind, teacher, tmp
 def test_latent_epoch_needs_a_latent_dataset():
     with pytest.raises(ValueError, match="`dataset` must have a `set_epoch"):
         LatentEpoch(np.zeros((4, 4)))
+
+
+def test_checkpoints_written_before_max_feature_width_still_resume():
+    # At its default the field is left out of the fingerprint, as in the
+    # checkpoints written before it existed; another value is checked.
+    default = run_fingerprint(keras_dfka.AmalgamationConfig(), [], ["a"])["config"]
+    assert "max_feature_width" not in default
+    other = run_fingerprint(
+        keras_dfka.AmalgamationConfig(max_feature_width=64), [], ["a"]
+    )
+    assert other["config"]["max_feature_width"] == 64
+    # The same for the fields added after it.
+    for name, value in (
+        ("student_learning_rate_decay", "cosine"),
+        ("student_mixup", True),
+    ):
+        assert name not in default
+        other = run_fingerprint(
+            keras_dfka.AmalgamationConfig(**{name: value}), [], ["a"]
+        )
+        assert other["config"][name] == value
