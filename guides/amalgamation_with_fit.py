@@ -280,15 +280,19 @@ print("agreement_mae per epoch:", np.round(dual_history.history["agreement_mae"]
 
 `TargetNet.from_dual()` regroups the trained trunk and one branch per teacher
 (its filter, the teacher's head weights, the label selection) into a plain
-functional model with one output per task. It saves as `.keras` and loads
-back with only `keras_dfka` imported.
+functional model with one output per task, made of Keras's own layers only.
+It saves as `.keras`, and the file loads with plain `keras.saving.load_model`
+where keras-dfka is not installed (a serving machine needs only Keras and a
+backend); `keras_dfka.TargetNet.load` brings back its label helpers.
 """
 
 target = keras_dfka.TargetNet.from_dual(dual)
 target_path = os.path.join(workdir, "target_net.keras")
 target.save(target_path)
-reloaded = keras.saving.load_model(target_path)
-print("Outputs:", {name: tuple(t.shape) for name, t in reloaded.output.items()})
+plain = keras.saving.load_model(target_path)  # Needs no keras_dfka.
+print("Outputs:", {name: tuple(t.shape) for name, t in plain.output.items()})
+reloaded = keras_dfka.TargetNet.load(target_path)
+print("Target labels:", reloaded.target_labels)
 np.testing.assert_allclose(
     target.predict_labels(x_test[:8]), reloaded.predict_labels(x_test[:8]), atol=1e-5
 )
