@@ -324,7 +324,33 @@ def run(config):
     print(text)
     report["markdown"] = text
     evaluation.write_report(report, workdir, "report", overwrite=config.overwrite)
+    print(finish_checkpoint(config, amalgamation.checkpoint_dir))
     return report
+
+
+def finish_checkpoint(config, directory):
+    """After a finished run: removes the checkpoint the example made in
+    `workdir/checkpoint` (only a killed run needs it) unless
+    `config.keep_checkpoint`; a `checkpoint_dir` the user named is kept.
+    Returns the line that says which, with the directory's size."""
+    if directory is None or not os.path.isdir(directory):
+        return "No checkpoint directory to clean up."
+    size = sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(directory)
+        for name in names
+    )
+    ours = config.amalgamation.checkpoint_dir is None
+    if ours and not config.keep_checkpoint:
+        shutil.rmtree(directory)
+        return (
+            f"Removed the run's checkpoint {directory} ({size / 1e6:.0f} MB): "
+            "the run finished (--keep_checkpoint keeps it)."
+        )
+    return (
+        f"Kept the run's checkpoint {directory} ({size / 1e6:.0f} MB); remove "
+        "it with `rm -r` once you no longer need to resume this run."
+    )
 
 
 def format_report(report):
