@@ -41,6 +41,19 @@ def _positive_float(text):
     return value
 
 
+def _open_unit_interval(text):
+    """A probability threshold: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number strictly between 0 and 1, received {text!r}"
+        )
+    return value
+
+
 def _name_list(text):
     """`"a,b,c"` -> `["a", "b", "c"]` (blanks around names are ignored)."""
     names = [name.strip() for name in text.split(",")]
@@ -464,9 +477,9 @@ def build_parser():
     )
     evaluate.add_argument(
         "--threshold",
-        type=float,
+        type=_open_unit_interval,
         default=0.5,
-        help="decision threshold of accuracy (default: 0.5)",
+        help="decision threshold of accuracy, in (0, 1) (default: 0.5)",
     )
     evaluate.add_argument(
         "--output", metavar="REPORT.json", help="also write the report as JSON"

@@ -28,6 +28,9 @@ def _copy_layer(layer, name):
 # `_.>-` (TensorFlow's name scopes), so in the two names every other
 # character is written `-XX`, the hex of each of its UTF-8 bytes.
 LABEL_LAYER_PREFIX = "label."
+# How far outside [0, 1] an input value may be (rounding of a resize or a
+# conversion) before `TargetNet.check_images` refuses the images.
+IMAGE_RANGE_TOLERANCE = 1e-3
 
 
 def _quote(text):
@@ -369,17 +372,51 @@ class TargetNet(keras.Model):
             axis=-1,
         )
 
+    def check_images(self, x):
+        """Raises a `ValueError` unless `x` is a batch of images this
+        TargetNet takes: its input's height, width and channels, values in
+        `[0, 1]` (the range the generator and the student were trained on;
+        the teachers' own input range is applied inside). 0..255 images, or
+        images of another size, would be scored silently wrong.
+
+        Args:
+            x: an array or tensor of images `(n, height, width, channels)`.
+
+        Returns:
+            `x`, unchanged.
+        """
+        shape = tuple(ops.shape(x))
+        expected = tuple(self.inputs[0].shape[1:])
+        if len(shape) != len(expected) + 1 or tuple(shape[1:]) != expected:
+            raise ValueError(
+                f"TargetNet '{self.name}' takes images of shape (n, "
+                f"{', '.join(str(d) for d in expected)}). Received: images of "
+                f"shape {shape}; resize them first."
+            )
+        if shape[0]:
+            values = ops.convert_to_numpy(x)
+            low, high = float(np.min(values)), float(np.max(values))
+            if low < -IMAGE_RANGE_TOLERANCE or high > 1.0 + IMAGE_RANGE_TOLERANCE:
+                hint = " (divide 0..255 images by 255)" if high > 2.0 else ""
+                raise ValueError(
+                    f"TargetNet '{self.name}' takes images with values in "
+                    f"[0, 1]{hint}. Received: values in [{low:g}, {high:g}]"
+                )
+        return x
+
     def predict_labels(self, x, batch_size=128, verbose=0):
         """Probabilities of every target label, `(n, len(target_labels))`.
 
         Args:
-            x: images `(n, height, width, channels)` in `[0, 1]`.
+            x: images `(n, height, width, channels)` in `[0, 1]` (checked by
+                `check_images`: another size or range raises a `ValueError`).
             batch_size: int.
             verbose: passed to `predict()`.
 
         Returns:
             A numpy float32 array, columns in the order of `target_labels`.
         """
+        self.check_images(x)
         return self.labels_from_outputs(
             self.predict(x, batch_size=batch_size, verbose=verbose)
         )
