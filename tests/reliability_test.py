@@ -138,6 +138,29 @@ def test_an_overflowing_weighted_sum_is_explained():
         guard.on_train_batch_end(1, {"loss": INF, "batch_norm": 2.0})
 
 
+def test_the_guard_names_the_learning_rate_or_the_temperature():
+    """Non-finite terms: the guard says what it can tell of the cause."""
+    model = _Dummy()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.25))
+    guard = TerminateOnNonFinite()
+    guard.set_model(model)
+    guard.on_train_begin()
+    guard.on_epoch_begin(0)
+    # Finite weights: the batch's loss itself, with the current learning rate.
+    with pytest.raises(NonFiniteError, match=r"weights are still finite.*now 0\.25"):
+        guard.on_train_batch_end(0, {"loss": NAN, "one_hot": NAN})
+    # Weights already non-finite: an update diverged.
+    model.w.assign([NAN, 0.0])
+    with pytest.raises(
+        NonFiniteError, match=r"already non-finite .*dummy/w.*learning rate \(now 0"
+    ):
+        guard.on_train_batch_end(1, {"loss": NAN, "one_hot": NAN})
+    model.w.assign([0.0, 0.0])
+    model.temperature = 1e-30
+    with pytest.raises(NonFiniteError, match="temperature is 1e-30.*raise it"):
+        guard.on_train_batch_end(2, {"loss": INF, "distillation": INF})
+
+
 def test_weights_made_non_finite_by_the_last_step_are_caught():
     model = _Dummy()
     guard = TerminateOnNonFinite()
