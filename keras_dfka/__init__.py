@@ -31,6 +31,7 @@ if _COMMAND and "keras" not in _sys.modules:
 from keras_dfka import _legacy
 from keras_dfka import callbacks
 from keras_dfka import datasets
+from keras_dfka import deployment
 from keras_dfka import layers
 from keras_dfka import losses
 from keras_dfka.amalgamation.pipeline import AmalgamationConfig
@@ -61,6 +62,7 @@ __all__ = [
     "LabelTask",
     "Teacher",
     "datasets",
+    "deployment",
     "layers",
     "losses",
 ]
