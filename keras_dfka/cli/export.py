@@ -8,22 +8,10 @@ from keras_dfka.cli.common import CommandError
 from keras_dfka.cli.common import load_model
 from keras_dfka.cli.common import require_dir
 from keras_dfka.cli.common import require_file
+from keras_dfka.cli.parser import _positive_int
 
 FORMATS = ("saved_model", "litert", "onnx")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-
-
-def _non_negative_float(text):
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
-    return value
 
 
 def add_export_parser(commands, common):
@@ -63,13 +51,13 @@ def add_export_parser(commands, common):
     )
     export.add_argument(
         "--max-images",
-        type=int,
+        type=_positive_int,
         default=32,
         help="with --images: check at most N of them (default: %(default)s)",
     )
     export.add_argument(
         "--tolerance",
-        type=_non_negative_float,
+        type=float,  # (checked by check_export_arguments: >= 0)
         default=1e-4,
         help="the largest difference allowed (default: %(default)g)",
     )
