@@ -428,35 +428,6 @@ print(
 )
 
 """
-## Look at the run in TensorBoard
-
-```
-tensorboard --logdir=<workdir>/logs
-```
-
-- *Images*: `samples`, the fixed latent batch after each epoch (also saved as
-  `samples_epoch_XXXX.png` next to the event files);
-- *Scalars*: `loss/*`, `positive_rate/<teacher>/<label>` against
-  `declared_rate/<label>`, and for the dual generator
-  `agreement/mean_absolute_error` and `agreement/label_agreement`;
-- *Histograms*: `confidence/<teacher>`, the teachers' confidence on
-  generated images.
-
-## Next steps
-
-- `guides/bring_your_own_teachers.py`: wrap your own models (layer names,
-  multi-task heads, softmax and sigmoid tasks, logits, input ranges, teachers
-  of different widths).
-- `keras_dfka.amalgamate(teachers, target_labels, config)` runs steps 2 to 4
-  in one call, with every default in `keras_dfka.AmalgamationConfig` (the
-  command line `keras-dfka amalgamate` runs the same function).
-- `guides/customizing_amalgamation.py`: configurations, loss weights, the
-  BatchNorm prior, augmentation, custom student blocks, callbacks, learning
-  rate schedules, the sequential schedule and the JAX backend.
-"""
-print("Done. Outputs in", workdir)
-
-"""
 ## From teachers to a LiteRT file
 
 The TargetNet is a functional model of Keras's own layers, so Keras's
@@ -502,3 +473,33 @@ runner = Interpreter(model_path="target_net.tflite").get_signature_runner()
 outputs = runner(image=images)  # {task name: probabilities}
 ```
 """
+
+"""
+## Look at the run in TensorBoard
+
+```
+tensorboard --logdir=<workdir>/logs
+```
+
+- *Images*: `samples`, the fixed latent batch after each epoch (also saved as
+  `samples_epoch_XXXX.png` next to the event files);
+- *Scalars*: `loss/*`, `positive_rate/<teacher>/<label>` against
+  `declared_rate/<label>`, and for the dual generator
+  `agreement/mean_absolute_error` and `agreement/label_agreement`;
+- *Histograms*: `confidence/<teacher>`, the teachers' confidence on
+  generated images.
+
+## Next steps
+
+- `guides/bring_your_own_teachers.py`: wrap your own models (layer names,
+  multi-task heads, softmax and sigmoid tasks, logits, input ranges, teachers
+  of different widths).
+- `keras_dfka.amalgamate(teachers, target_labels, config)` runs steps 2 to 4
+  in one call, with every default in `keras_dfka.AmalgamationConfig` (the
+  command line `keras-dfka amalgamate` runs the same function).
+- `guides/customizing_amalgamation.py`: configurations, loss weights, the
+  BatchNorm prior, augmentation, custom student blocks, callbacks, learning
+  rate schedules, the sequential schedule and the JAX backend.
+"""
+
+print("Done. Outputs in", workdir)
