@@ -280,15 +280,19 @@ print("agreement_mae per epoch:", np.round(dual_history.history["agreement_mae"]
 
 `TargetNet.from_dual()` regroups the trained trunk and one branch per teacher
 (its filter, the teacher's head weights, the label selection) into a plain
-functional model with one output per task. It saves as `.keras` and loads
-back with only `keras_dfka` imported.
+functional model with one output per task, made of Keras's own layers only.
+It saves as `.keras`, and the file loads with plain `keras.saving.load_model`
+where keras-dfka is not installed (a serving machine needs only Keras and a
+backend); `keras_dfka.TargetNet.load` brings back its label helpers.
 """
 
 target = keras_dfka.TargetNet.from_dual(dual)
 target_path = os.path.join(workdir, "target_net.keras")
 target.save(target_path)
-reloaded = keras.saving.load_model(target_path)
-print("Outputs:", {name: tuple(t.shape) for name, t in reloaded.output.items()})
+plain = keras.saving.load_model(target_path)  # Needs no keras_dfka.
+print("Outputs:", {name: tuple(t.shape) for name, t in plain.output.items()})
+reloaded = keras_dfka.TargetNet.load(target_path)
+print("Target labels:", reloaded.target_labels)
 np.testing.assert_allclose(
     target.predict_labels(x_test[:8]), reloaded.predict_labels(x_test[:8]), atol=1e-5
 )
@@ -424,6 +428,53 @@ print(
 )
 
 """
+## From teachers to a LiteRT file
+
+The TargetNet is a functional model of Keras's own layers, so Keras's
+`model.export` turns it into a file for a phone or a microcontroller.
+`keras_dfka.deployment.export_model` exports it, loads the artifact with its
+own runtime (here the LiteRT interpreter), runs it on images and compares its
+answers with the `.keras` model's, output by output: an artifact that differs
+by more than `tolerance` (1e-4 by default) is refused and nothing is written.
+It returns the file's size and the median latency on one image.
+
+LiteRT (`format="litert"`) and ONNX (`format="onnx"`, after
+`pip install "keras-dfka[onnx]"`) export on the TensorFlow backend; a
+TensorFlow SavedModel (`format="saved_model"`) on TensorFlow and JAX. The
+command line does the same:
+
+```
+keras-dfka export --model target_net.keras --format litert \\
+    --output target_net.tflite --images some_faces/
+```
+"""
+
+if keras.backend.backend() == "tensorflow":
+    export_format, export_path = "litert", os.path.join(workdir, "target_net.tflite")
+else:
+    export_format, export_path = "saved_model", os.path.join(workdir, "target_net")
+exported = keras_dfka.deployment.export_model(
+    keras_dfka.TargetNet.load(target_path),
+    export_path,
+    format=export_format,
+    images=x_test[:16],  # real test images; default: random ones
+    overwrite=True,
+)
+print("\n".join(exported.summary()))
+
+"""
+The `.tflite` file runs with the LiteRT interpreter (`ai_edge_litert`, or
+`tf.lite.Interpreter` in TensorFlow), outputs keyed by task name as in Keras:
+
+```python
+from ai_edge_litert.interpreter import Interpreter
+
+runner = Interpreter(model_path="target_net.tflite").get_signature_runner()
+outputs = runner(image=images)  # {task name: probabilities}
+```
+"""
+
+"""
 ## Look at the run in TensorBoard
 
 ```
@@ -450,4 +501,5 @@ tensorboard --logdir=<workdir>/logs
   BatchNorm prior, augmentation, custom student blocks, callbacks, learning
   rate schedules, the sequential schedule and the JAX backend.
 """
+
 print("Done. Outputs in", workdir)

@@ -23,6 +23,11 @@ if _COMMAND:
 # the user chose (keras_dfka.utils.cpu_kernels).
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+__version__ = "0.1.0"
+if _COMMAND:  # `--help` and `--version` answer without Keras, then exit.
+    from keras_dfka.cli.help import answer_without_keras
+
+    answer_without_keras()
 if _COMMAND and "keras" not in _sys.modules:
     from keras_dfka.utils.cpu_kernels import import_keras_quietly
 
@@ -31,6 +36,7 @@ if _COMMAND and "keras" not in _sys.modules:
 from keras_dfka import _legacy
 from keras_dfka import callbacks
 from keras_dfka import datasets
+from keras_dfka import deployment
 from keras_dfka import layers
 from keras_dfka import losses
 from keras_dfka.amalgamation import AmalgamationConfig
@@ -46,7 +52,6 @@ from keras_dfka.trainers.dual_generator import DualGenerator
 
 _legacy.install()
 
-__version__ = "0.1.0"
 
 __all__ = [
     "AdversarialAmalgamation",
@@ -61,6 +66,7 @@ __all__ = [
     "LabelTask",
     "Teacher",
     "datasets",
+    "deployment",
     "layers",
     "losses",
 ]

@@ -150,13 +150,13 @@ def test_amalgamate_writes_model_generator_and_summary(amalgamated, teachers):
             jit_compile=False,
         ).to_dict()
     )
-    target = keras.saving.load_model(target_path)
+    target = keras_dfka.TargetNet.load(target_path)
     assert isinstance(target, keras_dfka.TargetNet)
     assert target.target_labels == TARGET_LABELS
 
 
 def test_cli_and_python_api_give_the_same_target_net(amalgamated, teachers):
-    from_cli = keras.saving.load_model(amalgamated)  # seed 0, the defaults
+    from_cli = keras_dfka.TargetNet.load(amalgamated)  # seed 0, the defaults
 
     hair = keras.saving.load_model(teachers["hair"])
     face = keras.saving.load_model(teachers["face"])
@@ -245,7 +245,7 @@ def test_amalgamate_end_to_end_with_trainable_heads(teachers, tmp_path):
     assert not any(
         name.startswith("block_") for name in summary["final_losses"]["dual_generator"]
     )
-    target = keras.saving.load_model(str(output))
+    target = keras_dfka.TargetNet.load(str(output))
     assert target.target_labels == TARGET_LABELS
     images = np.random.default_rng(0).random((2, *IMAGE_SHAPE), dtype="float32")
     probabilities = target.predict_labels(images)

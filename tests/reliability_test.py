@@ -138,6 +138,29 @@ def test_an_overflowing_weighted_sum_is_explained():
         guard.on_train_batch_end(1, {"loss": INF, "batch_norm": 2.0})
 
 
+def test_the_guard_names_the_learning_rate_or_the_temperature():
+    """Non-finite terms: the guard says what it can tell of the cause."""
+    model = _Dummy()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.25))
+    guard = TerminateOnNonFinite()
+    guard.set_model(model)
+    guard.on_train_begin()
+    guard.on_epoch_begin(0)
+    # Finite weights: the batch's loss itself, with the current learning rate.
+    with pytest.raises(NonFiniteError, match=r"weights are still finite.*now 0\.25"):
+        guard.on_train_batch_end(0, {"loss": NAN, "one_hot": NAN})
+    # Weights already non-finite: an update diverged.
+    model.w.assign([NAN, 0.0])
+    with pytest.raises(
+        NonFiniteError, match=r"already non-finite .*dummy/w.*learning rate \(now 0"
+    ):
+        guard.on_train_batch_end(1, {"loss": NAN, "one_hot": NAN})
+    model.w.assign([0.0, 0.0])
+    model.temperature = 1e-30
+    with pytest.raises(NonFiniteError, match="temperature is 1e-30.*raise it"):
+        guard.on_train_batch_end(2, {"loss": INF, "distillation": INF})
+
+
 def test_weights_made_non_finite_by_the_last_step_are_caught():
     model = _Dummy()
     guard = TerminateOnNonFinite()
@@ -467,6 +490,60 @@ def test_generate_with_batch_size_zero(gan):
         gan.generate(4, batch_size=0)
     with pytest.raises(ValueError, match="`num_samples` must be an integer >= 1"):
         gan.generate(2.5)
+
+
+# ------------------------------------------------------- inputs at inference
+@pytest.fixture(scope="module")
+def target_net(gan):
+    dual = keras_dfka.DualGenerator(gan, ["a", "b"])
+    return keras_dfka.TargetNet.from_dual(dual)
+
+
+def test_target_net_refuses_images_of_another_range_or_size(target_net):
+    x = np.random.default_rng(0).random((4, *SHAPE), dtype="float32")
+    with pytest.raises(ValueError, match=r"values in \[0, 1\] \(divide 0..255"):
+        target_net.predict_labels(x * 255.0)
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]. Received"):
+        target_net.predict_labels(x - 0.5)
+    with pytest.raises(ValueError, match=r"shape \(n, 8, 8, 3\)"):
+        target_net.predict_labels(x[:, :4, :4])
+    assert target_net.predict_labels(x).shape == (4, 2)
+
+
+def test_evaluate_refuses_a_csv_listing_an_image_twice_and_bad_thresholds(
+    target_net, tmp_path, capsys
+):
+    path = tmp_path / "labels.csv"
+    path.write_text("filename,a\nx.png,1\ny.png,0\nx.png,1\n")
+    with pytest.raises(ValueError, match=r"lists the image 'x.png' twice \(rows 2"):
+        read_labels_csv(str(path), ["a"])
+    model = tmp_path / "target.keras"
+    target_net.save(model)
+    argv = ["evaluate", "--model", str(model), "--images", str(tmp_path)]
+    argv += ["--labels-csv", str(path)]
+    assert main(argv) == 2
+    assert "argument --labels-csv" in capsys.readouterr().err
+    for threshold in ("7", "0", "nan"):
+        assert main([*argv, "--threshold", threshold]) == 2
+        assert "strictly between 0 and 1" in capsys.readouterr().err
+
+
+def test_16_bit_grey_png_is_scaled_not_saturated(tmp_path):
+    from PIL import Image
+
+    from keras_dfka.datasets import load_images
+
+    pixels = np.full((4, 6), 30000, dtype="uint16")
+    pixels[:, 3:] = 65535
+    Image.fromarray(pixels).save(tmp_path / "deep.png")
+    with Image.open(tmp_path / "deep.png") as image:
+        assert image.mode in ("I;16", "I")  # What PNG's 16-bit grey opens as.
+    for channels in (1, 3, 4):
+        images = load_images(str(tmp_path), ["deep.png"], (4, 6), channels=channels)
+        assert images.shape == (1, 4, 6, channels)
+        np.testing.assert_allclose(images[0, :, :3, :3], 30000 / 65535, rtol=1e-5)
+        np.testing.assert_allclose(images[0, :, 3:, :3], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(images[0, ..., 3], 1.0)  # RGBA: opaque
 
 
 # ---------------------------------------------------------------- the docs

@@ -90,6 +90,10 @@ class FaceConfig:
     # Continue a killed run from `workdir/checkpoint` (the data-free part
     # saves its state there every `amalgamation.checkpoint_steps` steps).
     resume: bool = False
+    # Keep `workdir/checkpoint` after a run that finished (it is removed
+    # then, since only a killed run needs it; a `checkpoint_dir` of the
+    # user's own is always kept).
+    keep_checkpoint: bool = False
 
     def resolve(self):
         """Fills the data-dependent defaults; returns `self`."""

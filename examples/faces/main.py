@@ -45,6 +45,11 @@ flags.DEFINE_bool(
     False,
     "Continue a killed run from WORKDIR/checkpoint (give the same flags).",
 )
+flags.DEFINE_bool(
+    "keep_checkpoint",
+    False,
+    "Keep WORKDIR/checkpoint after the run finished (removed by default).",
+)
 FLAGS = flags.FLAGS
 
 
@@ -84,6 +89,7 @@ def main(argv):
             setattr(config, key, value)
     config.overwrite = FLAGS.overwrite
     config.resume = FLAGS.resume
+    config.keep_checkpoint = FLAGS.keep_checkpoint
     train.run(config)
 
 

@@ -27,6 +27,9 @@ from keras_dfka.models.teacher_zoo import block_names
 from keras_dfka.models.teacher_zoo import small_cnn
 from keras_dfka.utils.visualization import save_image_grid
 
+# Generated images on which the report measures each label's coverage.
+COVERAGE_SAMPLES = 2048
+
 
 def load_face_data(config):
     """Returns `({split: (images, labels)}, attribute names, source name)`."""
@@ -214,6 +217,15 @@ def run(config):
     )
     gan, dual, target_net = result.gan, result.dual, result.target_net
     timings.update(result.timings)
+    # Label coverage of the final generator's images: a label the teachers
+    # almost never (or almost always) see in them cannot be learned.
+    coverage = evaluation.label_coverage(
+        teachers,
+        dual.label_plan,
+        gan.generate(COVERAGE_SAMPLES, seed=amalgamation.seed),
+    )
+    for message in evaluation.coverage_warnings(coverage, dual.label_plan):
+        print("Warning:", message)
     save_image_grid(
         gan.generate(64, seed=amalgamation.seed),
         os.path.join(workdir, "generated.png"),
@@ -296,6 +308,8 @@ def run(config):
                 f"{name}_auc": reports[name]["per_label"][label]["roc_auc"]
                 for name in ("teachers", "data_student", "target_net", "noise_student")
             },
+            "generated_positive": coverage[label]["positive"],
+            "generated_boundary": coverage[label]["boundary"],
         }
         for label in config.target_labels
     ]
@@ -324,7 +338,33 @@ def run(config):
     print(text)
     report["markdown"] = text
     evaluation.write_report(report, workdir, "report", overwrite=config.overwrite)
+    print(finish_checkpoint(config, amalgamation.checkpoint_dir))
     return report
+
+
+def finish_checkpoint(config, directory):
+    """After a finished run: removes the checkpoint the example made in
+    `workdir/checkpoint` (only a killed run needs it) unless
+    `config.keep_checkpoint`; a `checkpoint_dir` the user named is kept.
+    Returns the line that says which, with the directory's size."""
+    if directory is None or not os.path.isdir(directory):
+        return "No checkpoint directory to clean up."
+    size = sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(directory)
+        for name in names
+    )
+    ours = config.amalgamation.checkpoint_dir is None
+    if ours and not config.keep_checkpoint:
+        shutil.rmtree(directory)
+        return (
+            f"Removed the run's checkpoint {directory} ({size / 1e6:.0f} MB): "
+            "the run finished (--keep_checkpoint keeps it)."
+        )
+    return (
+        f"Kept the run's checkpoint {directory} ({size / 1e6:.0f} MB); remove "
+        "it with `rm -r` once you no longer need to resume this run."
+    )
 
 
 def format_report(report):
@@ -356,8 +396,11 @@ def format_report(report):
                 "data_student_auc",
                 "target_net_auc",
                 "noise_student_auc",
+                "generated_positive",
+                "generated_boundary",
             ],
-            title="ROC-AUC per target label",
+            title="ROC-AUC per target label, and the share of generated images "
+            "its teacher calls positive / puts near the boundary",
         ),
         "",
         f"Gap closed (AUC): {report['gap_closed']:.3f} on the test split, "

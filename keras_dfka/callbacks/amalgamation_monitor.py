@@ -1,133 +1,30 @@
 """`AmalgamationMonitor`: TensorBoard logs of a data-free amalgamation run."""
 
-import itertools
 import math
 import os
-import socket
-import time
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_dfka.datasets.latent_noise import draw_latents
+from keras_dfka.evaluation.coverage import label_coverage
 from keras_dfka.trainers.amalgam_gan import AmalgamGAN
 from keras_dfka.trainers.dual_generator import DualGenerator
 from keras_dfka.utils.model_utils import map_batches
+from keras_dfka.utils.tensorboard_events import EventFileWriter
+from keras_dfka.utils.tensorboard_events import histogram_value
+from keras_dfka.utils.tensorboard_events import image_value
+from keras_dfka.utils.tensorboard_events import scalar_value
 from keras_dfka.utils.validation import check_int
 from keras_dfka.utils.visualization import save_image_grid
 
 SAMPLES_FILENAME = "samples_epoch_{epoch:04d}.png"
+STEP_SAMPLES_FILENAME = "samples_step_{step:06d}.png"
+# With `every_n_steps`: a samples grid every this many logged steps, unless
+# `images_every_n_steps` says otherwise.
+LOGS_PER_GRID = 10
 GRID_COLUMNS = 8
-HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 41)
-_WRITER_IDS = itertools.count()
-
-
-class EventFileWriter:
-    """A synchronous TensorBoard event-file writer that needs no TensorFlow.
-
-    It writes `Event` protocol buffers (from `tensorboard.compat.proto`) as
-    TFRecords with `tensorboard`'s pure-Python `RecordWriter`, so it works the
-    same under every Keras backend (`keras.callbacks.TensorBoard` needs
-    TensorFlow). Every `write()` goes straight to the file; `flush()` pushes it
-    to disk.
-
-    Args:
-        log_dir: the directory of the new event file (created if needed).
-    """
-
-    def __init__(self, log_dir):
-        from tensorboard.compat.proto import event_pb2
-        from tensorboard.summary.writer.record_writer import RecordWriter
-
-        os.makedirs(log_dir, exist_ok=True)
-        self._event_pb2 = event_pb2
-        self.path = os.path.join(
-            log_dir,
-            f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-            f"{os.getpid()}.{next(_WRITER_IDS)}.keras_dfka",
-        )
-        self._file = open(self.path, "wb")
-        self._records = RecordWriter(self._file)
-        self._add(
-            event_pb2.Event(
-                wall_time=time.time(),
-                file_version="brain.Event:2",
-                source_metadata=event_pb2.SourceMetadata(
-                    writer="keras_dfka.callbacks.AmalgamationMonitor"
-                ),
-            )
-        )
-        self.flush()
-
-    @property
-    def closed(self):
-        return self._file.closed
-
-    def _add(self, event):
-        self._records.write(event.SerializeToString())
-
-    def write(self, step, values):
-        """Writes one event holding the `Summary.Value` protos `values`."""
-        from tensorboard.compat.proto import summary_pb2
-
-        self._add(
-            self._event_pb2.Event(
-                wall_time=time.time(),
-                step=int(step),
-                summary=summary_pb2.Summary(value=list(values)),
-            )
-        )
-
-    def flush(self):
-        self._file.flush()
-
-    def close(self):
-        if not self._file.closed:
-            self._file.flush()
-            self._file.close()
-
-
-def scalar_value(tag, value):
-    """A scalar `Summary.Value` (shown in TensorBoard's Scalars tab)."""
-    from tensorboard.compat.proto import summary_pb2
-
-    return summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
-
-
-def image_value(tag, png_bytes, height, width, channels):
-    """An image `Summary.Value` from PNG-encoded bytes (Images tab)."""
-    from tensorboard.compat.proto import summary_pb2
-
-    image = summary_pb2.Summary.Image(
-        height=int(height),
-        width=int(width),
-        colorspace=int(channels),
-        encoded_image_string=png_bytes,
-    )
-    return summary_pb2.Summary.Value(tag=tag, image=image)
-
-
-def histogram_value(tag, values, edges=HISTOGRAM_EDGES):
-    """A histogram `Summary.Value` of `values` over the bins `edges`.
-
-    `bucket_limit[i]` is the right edge of bin `i` (TensorBoard's legacy
-    `HistogramProto`, shown in the Histograms and Distributions tabs).
-    """
-    from tensorboard.compat.proto import summary_pb2
-
-    values = np.asarray(values, dtype="float64").ravel()
-    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-    histogram = summary_pb2.HistogramProto(
-        min=float(values.min()),
-        max=float(values.max()),
-        num=float(values.size),
-        sum=float(values.sum()),
-        sum_squares=float(np.sum(values**2)),
-        bucket_limit=[float(e) for e in edges[1:]],
-        bucket=[float(c) for c in counts],
-    )
-    return summary_pb2.Summary.Value(tag=tag, histo=histogram)
 
 
 def _teacher_label_tags(teacher):
@@ -198,7 +95,12 @@ class AmalgamationMonitor(keras.callbacks.Callback):
       generated images (`max(p, 1 - p)` per sigmoid label, the largest
       probability per softmax task);
     - `loss/<name>`: every entry of the epoch's `logs` (the loss terms);
-    - with a `DualGenerator` (the model being fit, or `dual`):
+    - with a `DualGenerator` (the model being fit, `dual`, or the student of
+      an `AdversarialAmalgamation` being fit):
+      `coverage/<target label>/positive` and `.../boundary`, the share of
+      the generated images its teacher calls positive and puts near the
+      decision boundary (`keras_dfka.evaluation.label_coverage`: a label
+      with almost no positive or negative images cannot be learned), and
       `agreement/mean_absolute_error` and `agreement/label_agreement` of
       `dual.agreement(num_samples, seed=seed + 1)`, the student's agreement
       with the teachers on held-out generated images. The mean absolute
@@ -209,8 +111,16 @@ class AmalgamationMonitor(keras.callbacks.Callback):
       those callbacks in `callbacks=[...]`. With `every_n_epochs > 1` the key
       is only present on logged epochs (EarlyStopping warns on the others).
 
+    Steps mode: with `every_n_steps`, the same is written every n-th
+    training step instead (curves within one long epoch, as the default
+    schedule's two `fit()` calls are), with the samples grid only every
+    `images_every_n_steps` steps (default: every 10th log) and saved as
+    `log_dir/samples_step_{step:06d}.png`; the step of a summary is then the
+    training step, counted over every `fit()` the monitor serves.
+
     Attached to `AmalgamGAN.fit()`, the GAN is the model being fit; attached
-    to `DualGenerator.fit()`, the dual is, and the GAN is `dual.amalgam_gan`.
+    to `DualGenerator.fit()`, the dual is, and the GAN is `dual.amalgam_gan`;
+    attached to `AdversarialAmalgamation.fit()`, its GAN and student are.
     `amalgam_gan` and `dual` override that. The summaries are written with
     `tensorboard`'s protocol buffers and a pure-Python writer, so no
     TensorFlow op runs: it works the same under the JAX backend.
@@ -238,6 +148,10 @@ class AmalgamationMonitor(keras.callbacks.Callback):
             teachers' `label_priors`, where declared.
         seed: int, the seed of the fixed latent batch; the agreement uses
             `seed + 1`.
+        every_n_steps: None (log per epoch) or int > 0: log every n-th
+            training step instead (steps mode).
+        images_every_n_steps: with `every_n_steps`, the steps between
+            samples grids (None: `10 * every_n_steps`).
 
     Example:
 
@@ -265,6 +179,8 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         every_n_epochs=1,
         declared_positive_rates=None,
         seed=0,
+        every_n_steps=None,
+        images_every_n_steps=None,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
@@ -289,6 +205,23 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         self.dual = dual
         self.num_samples = check_int(num_samples, "num_samples", 1)
         self.every_n_epochs = check_int(every_n_epochs, "every_n_epochs", 1)
+        self.every_n_steps = every_n_steps
+        self.images_every_n_steps = images_every_n_steps
+        if every_n_steps is not None:
+            self.every_n_steps = check_int(every_n_steps, "every_n_steps", 1)
+            if images_every_n_steps is None:
+                self.images_every_n_steps = LOGS_PER_GRID * self.every_n_steps
+            else:
+                self.images_every_n_steps = check_int(
+                    images_every_n_steps, "images_every_n_steps", 1
+                )
+        elif images_every_n_steps is not None:
+            raise ValueError(
+                "`images_every_n_steps` needs `every_n_steps` (steps mode). "
+                f"Received: images_every_n_steps={images_every_n_steps!r}, "
+                "every_n_steps=None"
+            )
+        self._global_step = 0
         self.declared_positive_rates = self._check_rates(declared_positive_rates)
         self.seed = int(seed)
         self._writer = None
@@ -328,6 +261,10 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         dual = self.dual
         if dual is None and isinstance(model, DualGenerator):
             dual = model
+        if dual is None and isinstance(
+            getattr(model, "dual_generator", None), DualGenerator
+        ):
+            dual = model.dual_generator  # AdversarialAmalgamation
         gan = self.amalgam_gan
         if gan is None and dual is not None:
             gan = dual.amalgam_gan
@@ -368,9 +305,12 @@ class AmalgamationMonitor(keras.callbacks.Callback):
     def _logged(self, step):
         return step % self.every_n_epochs == 0
 
-    def samples_path(self, epoch):
-        """The PNG path of the samples grid of (1-based) epoch `epoch`."""
-        return os.path.join(self.log_dir, SAMPLES_FILENAME.format(epoch=int(epoch)))
+    def samples_path(self, step):
+        """The PNG path of the samples grid of (1-based) epoch `step`, or of
+        training step `step` with `every_n_steps`."""
+        if self.every_n_steps is None:
+            return os.path.join(self.log_dir, SAMPLES_FILENAME.format(epoch=int(step)))
+        return os.path.join(self.log_dir, STEP_SAMPLES_FILENAME.format(step=int(step)))
 
     def _check_not_existing(self, path):
         if path not in self._written_paths and os.path.exists(path):
@@ -397,20 +337,44 @@ class AmalgamationMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._step_offset = self._last_step
-        epochs = int((self.params or {}).get("epochs") or 0)
-        for step in range(self._step_offset + 1, self._step_offset + epochs + 1):
-            if self._logged(step):
-                self._check_not_existing(self.samples_path(step))
+        params = self.params or {}
+        epochs = int(params.get("epochs") or 0)
+        if self.every_n_steps is None:
+            planned = range(self._step_offset + 1, self._step_offset + epochs + 1)
+            planned = [step for step in planned if self._logged(step)]
+        else:
+            steps = int(params.get("steps") or 0) * epochs
+            first = self._global_step + 1
+            planned = range(first, first + steps)
+            planned = [s for s in planned if s % self.images_every_n_steps == 0]
+        for step in planned:
+            self._check_not_existing(self.samples_path(step))
         self._setup()
 
     def on_epoch_end(self, epoch, logs=None):
         step = self._step_offset + int(epoch) + 1
         self._last_step = step
-        if not self._logged(step):
+        if self.every_n_steps is not None or not self._logged(step):
             return
+        self._log(step, logs if logs is not None else {}, self.samples_path(step))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_steps is None:
+            return
+        self._global_step += 1
+        step = self._global_step
+        if step % self.every_n_steps == 0:
+            path = None
+            if step % self.images_every_n_steps == 0:
+                path = self.samples_path(step)
+            self._log(step, dict(logs or {}), path)
+
+    def _log(self, step, logs, samples_path):
+        """Writes one event at `step`: `logs`' scalars, the teachers' rates,
+        the target labels' coverage, the agreement, and (with a
+        `samples_path`) the samples grid."""
         if self._writer is None:  # Called outside fit(), or after on_train_end.
             self._setup()
-        logs = logs if logs is not None else {}
         values = []
         for name, value in list(logs.items()):
             try:
@@ -421,7 +385,37 @@ class AmalgamationMonitor(keras.callbacks.Callback):
 
         gan = self._gan
         images = gan.generate(z=self._latent, batch_size=64)
-        path = self.samples_path(step)
+        if samples_path is not None:
+            values.append(self._samples_value(images, samples_path))
+
+        for teacher in gan.teachers:
+            probabilities = teacher_probabilities(teacher, images)
+            rates, confidences = positive_rates_and_confidences(teacher, probabilities)
+            for tag, rate in rates.items():
+                values.append(scalar_value(f"positive_rate/{teacher.name}/{tag}", rate))
+            values.append(histogram_value(f"confidence/{teacher.name}", confidences))
+        for label, rate in self._declared_rates(gan).items():
+            values.append(scalar_value(f"declared_rate/{label}", rate))
+
+        if self._dual is not None:
+            coverage = label_coverage(
+                self._dual.teachers, self._dual.label_plan, images
+            )
+            for label, shares in coverage.items():
+                for side, share in shares.items():
+                    values.append(scalar_value(f"coverage/{label}/{side}", share))
+            agreement = self._dual.agreement(self.num_samples, seed=self.seed + 1)
+            for name in ("mean_absolute_error", "label_agreement"):
+                if math.isfinite(agreement[name]):
+                    values.append(scalar_value(f"agreement/{name}", agreement[name]))
+            logs["agreement_mae"] = agreement["mean_absolute_error"]
+
+        self._writer.write(step, values)
+        self._writer.flush()
+
+    def _samples_value(self, images, path):
+        """Saves the grid of `images` as the PNG `path`; returns its image
+        summary value."""
         self._check_not_existing(path)
         save_image_grid(
             images, path, columns=GRID_COLUMNS, overwrite=path in self._written_paths
@@ -434,26 +428,7 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         with Image.open(path) as grid:
             width, height = grid.size
             channels = len(grid.getbands())
-        values.append(image_value("samples", png, height, width, channels))
-
-        for teacher in gan.teachers:
-            probabilities = teacher_probabilities(teacher, images)
-            rates, confidences = positive_rates_and_confidences(teacher, probabilities)
-            for tag, rate in rates.items():
-                values.append(scalar_value(f"positive_rate/{teacher.name}/{tag}", rate))
-            values.append(histogram_value(f"confidence/{teacher.name}", confidences))
-        for label, rate in self._declared_rates(gan).items():
-            values.append(scalar_value(f"declared_rate/{label}", rate))
-
-        if self._dual is not None:
-            agreement = self._dual.agreement(self.num_samples, seed=self.seed + 1)
-            for name in ("mean_absolute_error", "label_agreement"):
-                if math.isfinite(agreement[name]):
-                    values.append(scalar_value(f"agreement/{name}", agreement[name]))
-            logs["agreement_mae"] = agreement["mean_absolute_error"]
-
-        self._writer.write(step, values)
-        self._writer.flush()
+        return image_value("samples", png, height, width, channels)
 
     def on_train_end(self, logs=None):
         self._close_writer()
@@ -465,6 +440,10 @@ class AmalgamationMonitor(keras.callbacks.Callback):
             "log_dir": self.log_dir,
             "num_samples": self.num_samples,
             "every_n_epochs": self.every_n_epochs,
+            "every_n_steps": self.every_n_steps,
+            "images_every_n_steps": (
+                None if self.every_n_steps is None else self.images_every_n_steps
+            ),
             "declared_positive_rates": dict(self.declared_positive_rates),
             "seed": self.seed,
         }

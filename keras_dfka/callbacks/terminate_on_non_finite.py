@@ -9,6 +9,37 @@ from keras_dfka.utils.non_finite import NonFiniteError
 from keras_dfka.utils.non_finite import describe_model
 from keras_dfka.utils.non_finite import non_finite_weights
 
+# A distillation temperature below this is named as a likely cause.
+SMALL_TEMPERATURE = 1e-2
+
+
+def _learning_rates(model):
+    """The current learning rate of each of `model`'s optimizers, as text
+    (`["1e-05"]`, or one `name=value` per optimizer of a MultiOptimizer)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return []
+    inner = getattr(optimizer, "optimizers", None)
+    optimizers = list(inner) if inner else [optimizer]
+    rates = []
+    for item in optimizers:
+        try:
+            value = float(np.asarray(keras.ops.convert_to_numpy(item.learning_rate)))
+        except (AttributeError, TypeError, ValueError):
+            continue
+        rates.append(f"{item.name}={value:g}" if len(optimizers) > 1 else f"{value:g}")
+    return rates
+
+
+def _temperature(model):
+    """The distillation temperature of `model` (a DualGenerator, or the
+    student of an AdversarialAmalgamation), or None."""
+    for candidate in (model, getattr(model, "dual_generator", None)):
+        temperature = getattr(candidate, "temperature", None)
+        if isinstance(temperature, (int, float)):
+            return float(temperature)
+    return None
+
 
 class TerminateOnNonFinite(keras.callbacks.Callback):
     """Raises at the first non-finite logged loss, naming step and terms.
@@ -68,20 +99,43 @@ class TerminateOnNonFinite(keras.callbacks.Callback):
             "Training stopped; the model's weights may already be non-finite, "
             "so do not save it."
         )
-        total = [n for n in bad if n.endswith("loss")]
-        if total and len(total) == len(bad):
-            message += (
-                " Every logged term is finite but their weighted sum is not: a "
-                "loss weight is too large."
-            )
-        else:
-            message += (
-                " Check the teachers (finite weights, outputs declared as "
-                "logits or probabilities as they are) and lower the learning "
-                "rate or the loss weights."
-            )
+        message += " " + self._likely_cause(bad)
         message += " (compile(check_finite=False) turns this check off.)"
         raise NonFiniteError(message)
+
+    def _likely_cause(self, bad):
+        """What the callback can tell about why the step was not finite."""
+        total = [n for n in bad if n.endswith("loss")]
+        if total and len(total) == len(bad):
+            return (
+                "Every logged term is finite but their weighted sum is not: a "
+                "loss weight is too large."
+            )
+        causes = []
+        diverged = non_finite_weights(self.model)
+        rates = _learning_rates(self.model)
+        rate_text = f" (now {', '.join(rates)})" if rates else ""
+        if diverged:
+            causes.append(
+                f"The weights are already non-finite ({len(diverged)} "
+                f"variable(s), e.g. {diverged[0]}): an update diverged, so "
+                f"lower the learning rate{rate_text}."
+            )
+        temperature = _temperature(self.model)
+        if temperature is not None and temperature < SMALL_TEMPERATURE:
+            causes.append(
+                f"The distillation temperature is {temperature:g}: the "
+                "teachers' and the student's logits are divided by it, so a "
+                f"temperature below {SMALL_TEMPERATURE:g} overflows; raise it."
+            )
+        if not causes:
+            causes.append(
+                "The weights are still finite, so this batch's loss itself was "
+                "not: check the teachers (finite weights, outputs declared as "
+                "logits or probabilities as they are), then lower the learning "
+                f"rate{rate_text} or the loss weights."
+            )
+        return " ".join(causes)
 
     def on_train_end(self, logs=None):
         bad = non_finite_weights(self.model)

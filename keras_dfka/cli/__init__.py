@@ -38,8 +38,8 @@ from keras_dfka.cli.commands import run_inspect
 from keras_dfka.cli.commands import run_sample
 from keras_dfka.cli.common import PROG
 from keras_dfka.cli.common import CommandError
+from keras_dfka.cli.export import run_export
 from keras_dfka.cli.parser import build_parser
-from keras_dfka.utils.non_finite import NonFiniteError
 
 __all__ = ["build_parser", "main", "output_paths"]
 
@@ -49,6 +49,7 @@ COMMANDS = {
     "sample": run_sample,
     "evaluate": run_evaluate,
     "inspect": run_inspect,
+    "export": run_export,
 }
 
 
@@ -72,6 +73,10 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error already printed.
         return _exit_code(exit_)
+    # (Imported here, not above: `keras_dfka.cli.help` answers --help and
+    # --version without Keras.)
+    from keras_dfka.utils.non_finite import NonFiniteError
+
     try:
         try:
             _select_backend(args.backend, argv, as_program)

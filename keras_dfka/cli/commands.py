@@ -70,6 +70,10 @@ def run_evaluate(args):
     from keras_dfka.utils import map_batches
 
     def predict(images):
+        try:
+            target.check_images(images)
+        except ValueError as error:
+            raise CommandError(f"argument --model: {error}") from None
         return map_batches(
             lambda x: target.labels_from_outputs(target.predict_on_batch(x)),
             images,

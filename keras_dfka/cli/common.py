@@ -38,7 +38,8 @@ def refuse_overwrite(paths, argument, overwrite):
 def load_model(path, argument):
     import keras
 
-    import keras_dfka  # noqa: F401  (registers the package's classes)
+    import keras_dfka  # (also registers the package's classes)
+    from keras_dfka.models.target_net import label_plan_of
 
     require_file(path, argument)
     if path.endswith(MODEL_SUFFIX) and not zipfile.is_zipfile(path):
@@ -49,11 +50,15 @@ def load_model(path, argument):
             "or interrupted save, or another format renamed .keras)"
         )
     try:
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # A broken or foreign file: a usage error.
         raise CommandError(
             f"argument {argument}: cannot load '{path}' as a Keras model: {error}"
         ) from None
+    # A saved TargetNet is a plain functional model: its label helpers back.
+    if label_plan_of(model) is not None:
+        model = keras_dfka.TargetNet.from_model(model)
+    return model
 
 
 def check_writable(path, argument):

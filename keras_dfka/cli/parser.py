@@ -44,6 +44,19 @@ def _positive_float(text):
     return value
 
 
+def _open_unit_interval(text):
+    """A probability threshold: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number strictly between 0 and 1, received {text!r}"
+        )
+    return value
+
+
 def _name_list(text):
     """`"a,b,c"` -> `["a", "b", "c"]` (blanks around names are ignored)."""
     names = [name.strip() for name in text.split(",")]
@@ -243,8 +256,13 @@ def _add_backend_argument(parser, default):
     )
 
 
-def build_parser():
-    """Returns the `argparse.ArgumentParser` of `keras-dfka`."""
+def build_parser(config_options=True):
+    """Returns the `argparse.ArgumentParser` of `keras-dfka` (without the
+    options of `amalgamate`'s run, which import Keras, if `config_options`
+    is False: enough for the help of the others and `--version`)."""
+    from keras_dfka.cli.export import add_export_parser
+    from keras_dfka.cli.help import version_text
+
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Data-free knowledge amalgamation (Group-Stack Dual-GAN) "
@@ -254,6 +272,7 @@ def build_parser():
         epilog=f"Run '{PROG} COMMAND --help' for the options of a command.",
     )
     _add_backend_argument(parser, default=None)
+    parser.add_argument("--version", action="version", version=version_text())
     common = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     _add_backend_argument(common, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -364,7 +383,8 @@ def build_parser():
         metavar="PATH.keras",
         help="where to save the TargetNet",
     )
-    add_config_arguments(amalgamate)
+    if config_options:
+        add_config_arguments(amalgamate)
     amalgamate.add_argument(
         "--agreement-samples",
         type=_positive_int,
@@ -464,9 +484,9 @@ def build_parser():
     )
     evaluate.add_argument(
         "--threshold",
-        type=float,
+        type=_open_unit_interval,
         default=0.5,
-        help="decision threshold of accuracy (default: 0.5)",
+        help="decision threshold of accuracy, in (0, 1) (default: 0.5)",
     )
     evaluate.add_argument(
         "--output", metavar="REPORT.json", help="also write the report as JSON"
@@ -489,4 +509,5 @@ def build_parser():
     )
     inspect.add_argument("--model", required=True, metavar="PATH.keras")
     inspect.set_defaults(command_name="inspect")
+    add_export_parser(commands, common)
     return parser

@@ -76,12 +76,20 @@ def read_labels_csv(path, label_names):
         )
     if len(rows) < 2:
         raise ValueError(f"'{path}' has no data rows")
-    filenames, labels = [], []
+    filenames, labels, seen = [], [], {}
     for number, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise ValueError(
                 f"'{path}' row {number} has {len(row)} fields, the header {len(header)}"
             )
+        filename = row[0].strip()
+        if filename in seen:
+            raise ValueError(
+                f"'{path}' lists the image '{filename}' twice (rows "
+                f"{seen[filename]} and {number}); each image must have one row, "
+                "or it would be counted twice"
+            )
+        seen[filename] = number
         values = []
         for c in columns:
             cell = row[c + 1].strip()
@@ -95,7 +103,7 @@ def read_labels_csv(path, label_names):
                     f"0 or 1, received {cell!r}"
                 )
             values.append(value)
-        filenames.append(row[0].strip())
+        filenames.append(filename)
         labels.append(values)
     return filenames, np.asarray(labels, dtype="float32")
 
@@ -129,11 +137,31 @@ def load_images(directory, filenames, image_size, channels=3):
             raise ValueError(f"image file not found: '{path}'")
         try:
             with Image.open(path) as image:
-                image = image.convert(mode).resize(
-                    (width, height), Image.Resampling.BILINEAR
-                )
-                array = np.asarray(image, dtype="float32") / 255.0
+                array = _image_array(image, mode, (width, height))
         except OSError as error:
             raise ValueError(f"cannot read the image '{path}': {error}") from None
         images[i] = array.reshape(height, width, channels)
     return images
+
+
+def _image_array(image, mode, size):
+    """A PIL image as float32 in `[0, 1]`, resized to `size` (width,
+    height), in `mode`. 16- and 32-bit grey images (PNG's 16-bit grey opens
+    as mode `I;16` or `I`) are scaled by their bit depth, not clipped at
+    255 as `convert()` would."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        depth = 65535.0 if image.mode.startswith("I;16") else None
+        grey = np.asarray(image, dtype="float64")
+        if depth is None:  # 32-bit integers: 16-bit data, unless larger.
+            depth = 65535.0 if grey.max(initial=0) <= 65535 else 2.0**32 - 1
+        grey = Image.fromarray((grey / depth).astype("float32"), mode="F")
+        grey = np.asarray(grey.resize(size, Image.Resampling.BILINEAR), "float32")
+        grey = np.clip(grey, 0.0, 1.0)[..., None]
+        if mode == "L":
+            return grey
+        colour = np.repeat(grey, 3, axis=-1)
+        if mode == "RGBA":
+            colour = np.concatenate([colour, np.ones_like(grey)], axis=-1)
+        return colour
+    image = image.convert(mode).resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype="float32") / 255.0

@@ -1,11 +1,14 @@
-"""Evaluation: metrics (`metrics`), model cost (`cost`) and reports (`reports`).
+"""Evaluation: metrics (`metrics`), model cost (`cost`), label coverage of
+generated images (`coverage`) and reports (`reports`).
 
-The functions of the three modules are also available here, e.g.
+The functions of the four modules are also available here, e.g.
 `keras_dfka.evaluation.roc_auc`.
 """
 
 from keras_dfka.evaluation.cost import count_params
 from keras_dfka.evaluation.cost import inference_time
+from keras_dfka.evaluation.coverage import coverage_warnings
+from keras_dfka.evaluation.coverage import label_coverage
 from keras_dfka.evaluation.metrics import accuracy
 from keras_dfka.evaluation.metrics import balanced_accuracy
 from keras_dfka.evaluation.metrics import binary_report
@@ -22,10 +25,12 @@ __all__ = [
     "balanced_accuracy",
     "binary_report",
     "count_params",
+    "coverage_warnings",
     "environment_info",
     "format_table",
     "gap_closed",
     "inference_time",
+    "label_coverage",
     "roc_auc",
     "top1_accuracy",
     "write_json",

@@ -1,6 +1,7 @@
 """`SamplePool`: the synthesized images a student revisits."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_dfka.backend import assign_rows
@@ -108,6 +109,16 @@ class SamplePool(keras.layers.Layer):
         positions = ops.minimum(positions, ops.cast(size, "int32") - 1)
         images = ops.take(self.images, positions, axis=0)
         return ops.cast(images, "float32") / 255.0
+
+    def contents(self):
+        """The images the pool holds, oldest first, as a float32 numpy
+        array `(size, height, width, channels)` in `[0, 1]`."""
+        size = int(ops.convert_to_numpy(self.size))
+        count = int(ops.convert_to_numpy(self.count))
+        images = ops.convert_to_numpy(self.images)[:size]
+        if count > self.capacity:  # Full: the oldest row is the next to write.
+            images = np.roll(images, -(count % self.capacity), axis=0)
+        return images.astype("float32") / 255.0
 
     def call(self, inputs):
         return inputs

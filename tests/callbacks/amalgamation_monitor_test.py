@@ -155,6 +155,11 @@ def test_dual_fit_logs_agreement_for_early_stopping(runs):
     )
     assert {"loss/loss", "loss/block_1", "loss/block_2"} <= set(tags["scalars"])
     assert "positive_rate/mon_b/blue_most" in tags["scalars"]
+    # Each target label's coverage of the generated images.
+    for label in ("green", "is_bright", "blue_most"):
+        for side in ("positive", "boundary"):
+            shares = events.Scalars(f"coverage/{label}/{side}")
+            assert all(0.0 <= e.value <= 1.0 for e in shares)
     # Without `declared_positive_rates`, the teachers' label priors are shown.
     assert {t for t in tags["scalars"] if t.startswith("declared_rate/")} == {
         "declared_rate/red",
@@ -208,6 +213,8 @@ def test_every_n_epochs_steps_across_fits_and_config(runs, tmp_path):
         "every_n_epochs": 2,
         "declared_positive_rates": {},
         "seed": 3,
+        "every_n_steps": None,
+        "images_every_n_steps": None,
     }
     revived = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(monitor)
@@ -251,3 +258,33 @@ def test_invalid_arguments(runs, tmp_path):
     monitor.set_model(keras.Sequential([keras.layers.Dense(1)]))
     with pytest.raises(ValueError, match="needs an `AmalgamGAN`"):
         monitor.on_train_begin()
+
+
+def test_steps_mode_logs_within_epochs_of_adversarial_amalgamation(tmp_path):
+    """`every_n_steps`: curves within one long epoch, grids less often, steps
+    counted over fit() calls; the student of an AdversarialAmalgamation."""
+    gan = keras_dfka.AmalgamGAN(make_teachers(), latent_dim=LATENT_DIM)
+    dual = keras_dfka.DualGenerator(gan, ["green", "blue_most"], block_wise=False)
+    trainer = keras_dfka.AdversarialAmalgamation(gan, dual, pool_size=64)
+    trainer.compile()
+    monitor = AmalgamationMonitor(
+        tmp_path, num_samples=NUM_SAMPLES, every_n_steps=2, images_every_n_steps=4
+    )
+    trainer.fit(noise(steps=6), callbacks=[monitor], verbose=0)
+    trainer.set_generator_training(False)
+    trainer.fit(noise(steps=2), callbacks=[monitor], verbose=0)
+    events = read_events(tmp_path)
+    tags = set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("loss/student_loss")] == [2, 4, 6, 8]
+    assert {"coverage/green/positive", "coverage/blue_most/boundary"} <= tags
+    assert "agreement/mean_absolute_error" in tags
+    assert [e.step for e in events.Images("samples")] == [4, 8]
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["samples_step_000004.png", "samples_step_000008.png"]
+    assert monitor.get_config()["images_every_n_steps"] == 4
+    with pytest.raises(ValueError, match="every_n_steps"):
+        AmalgamationMonitor(tmp_path, every_n_steps=0)
+    with pytest.raises(ValueError, match="images_every_n_steps"):
+        AmalgamationMonitor(tmp_path, images_every_n_steps=10)
+    # By default, a grid every 10 logs.
+    assert AmalgamationMonitor(tmp_path, every_n_steps=25).images_every_n_steps == 250

@@ -34,8 +34,10 @@ def tiny_config(workdir):
     )
 
 
-def test_face_experiment_runs_end_to_end(tmp_path):
-    report = faces.run(tiny_config(tmp_path))
+def test_face_experiment_runs_end_to_end(tmp_path, capsys):
+    first = tiny_config(tmp_path)
+    first.keep_checkpoint = True
+    report = faces.run(first)
     for name in ("report.json", "report.md", "generated.png", "target_net.keras"):
         assert os.path.exists(tmp_path / name), name
     assert os.path.isdir(tmp_path / "logs" / "adversarial_amalgamation")
@@ -56,13 +58,14 @@ def test_face_experiment_runs_end_to_end(tmp_path):
     assert report["parameters"]["target_net"] > 0
     assert 0 < report["parameters"]["ratio"] < 1
     assert os.path.exists(tmp_path / "checkpoint" / "checkpoint.json")
+    assert "Kept the run's checkpoint" in capsys.readouterr().out
     # A second run reuses the saved teachers and refuses to overwrite.
     with pytest.raises(FileExistsError, match="report"):
         faces.run(tiny_config(tmp_path))
     target = [row for row in report["summary"] if row["model"] == "target_net"]
     # Resuming the finished run trains nothing data-free: the same TargetNet.
     config = tiny_config(tmp_path)
-    config.overwrite = config.resume = True
+    config.overwrite = config.resume = config.keep_checkpoint = True
     resumed = faces.run(config)
     assert [r for r in resumed["summary"] if r["model"] == "target_net"] == target
     # Without --resume or --overwrite, the checkpoint is refused before work.
@@ -74,6 +77,10 @@ def test_face_experiment_runs_end_to_end(tmp_path):
     config.overwrite = True
     again = faces.run(config)
     assert all(again["teachers_reused"].values())
+    # A run that finished removes the checkpoint it made (only a killed run
+    # needs it), and says so.
+    assert not os.path.exists(tmp_path / "checkpoint")
+    assert "Removed the run's checkpoint" in capsys.readouterr().out
 
 
 def test_example_script_help_and_bad_flag():

@@ -61,3 +61,15 @@ def test_config_round_trip():
     assert clone.capacity == 7
     assert clone.sample_shape == (4, 4, 3)
     assert clone.name == "my_pool"
+
+
+def test_contents_are_the_held_images_oldest_first():
+    pool = SamplePool(4, (1, 1, 1))
+    assert pool.contents().shape == (0, 1, 1, 1)
+    values = np.arange(1, 7, dtype="float32").reshape(6, 1, 1, 1) / 255.0
+    pool.push(values[:3])
+    np.testing.assert_allclose(pool.contents()[:, 0, 0, 0] * 255, [1, 2, 3])
+    pool.push(values[3:])  # 6 pushed into 4 places: 1 and 2 replaced.
+    contents = pool.contents()
+    assert contents.dtype == np.float32
+    np.testing.assert_allclose(contents[:, 0, 0, 0] * 255, [3, 4, 5, 6], atol=1e-4)

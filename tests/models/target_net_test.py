@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 from conftest import make_color_data
@@ -5,6 +10,7 @@ from conftest import make_color_data
 import keras_dfka
 from keras_dfka.evaluation import count_params
 
+DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
 TARGETS = ["blue", "is_bright", "dominant/red_most", "red", "green_most"]
 
 
@@ -65,12 +71,84 @@ def test_save_load_reproduces_predictions(tiny_teachers, tmp_path):
     _, _, _, target = _trained_pipeline(tiny_teachers, 0, 2)
     path = str(tmp_path / "target.keras")
     target.save(path)
-    loaded = keras.saving.load_model(path)
+    # A plain functional model of Keras's own layers...
+    plain = keras.saving.load_model(path)
+    assert type(plain).__name__ == "Functional"
+    modules = {type(layer).__module__ for layer in plain.layers}
+    assert not [m for m in modules if m.startswith("keras_dfka")], modules
+    # ... whose layer names carry the label plan.
+    loaded = keras_dfka.TargetNet.load(path)
     assert isinstance(loaded, keras_dfka.TargetNet)
     assert loaded.target_labels == TARGETS
     assert loaded.label_plan == target.label_plan
     x, *_ = make_color_data(16, seed=4)
     np.testing.assert_array_equal(loaded.predict_labels(x), target.predict_labels(x))
+    outputs = plain.predict(x, verbose=0)
+    assert sorted(outputs) == ["bright", "color", "dominant"]
+    np.testing.assert_array_equal(
+        loaded.labels_from_outputs(outputs), target.predict_labels(x)
+    )
+
+
+def test_same_outputs_as_the_trainer_filters_and_label_select(tiny_teachers):
+    """The TargetNet's built-in layers compute what the dual generator's
+    FeatureFilter and task-level filter compute."""
+    _, dual, _, target = _trained_pipeline(tiny_teachers, 0, 3)
+    x, *_ = make_color_data(16, seed=8)
+    np.testing.assert_allclose(
+        target.predict_labels(x), keras.ops.convert_to_numpy(dual(x)), atol=1e-6
+    )
+
+
+def test_loads_where_keras_dfka_is_not_installed(tiny_teachers, tmp_path):
+    """A fresh interpreter that cannot import keras_dfka (no site .pth files,
+    only the installed packages' directory on its path) loads the file with
+    plain `keras.saving.load_model` and gives the same outputs."""
+    _, _, _, target = _trained_pipeline(tiny_teachers, 0, 2)
+    path = str(tmp_path / "target.keras")
+    target.save(path)
+    x, *_ = make_color_data(8, seed=5)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import importlib.util, json, sys\n"
+        "import numpy as np\n"
+        "assert importlib.util.find_spec('keras_dfka') is None\n"
+        "import keras\n"
+        f"model = keras.saving.load_model({path!r})\n"
+        f"outputs = model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0)\n"
+        f"np.savez({str(tmp_path / 'out.npz')!r}, **outputs)\n"
+        "print(json.dumps([layer.name for layer in model.layers]))\n"
+    )
+    site_packages = os.path.dirname(os.path.dirname(keras.__file__))
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": site_packages},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = json.loads(result.stdout.strip().splitlines()[-1])
+    assert any(name.startswith("label.") for name in names)
+    outputs = dict(np.load(tmp_path / "out.npz"))
+    expected = target.predict(x, verbose=0)
+    assert sorted(outputs) == sorted(expected)
+    for task in expected:
+        np.testing.assert_allclose(outputs[task], expected[task], atol=1e-6)
+
+
+def test_file_saved_by_version_0_2_still_loads():
+    """`tests/data/target_net_0.2.keras` was saved by keras-dfka 0.2 (class
+    TargetNet, FeatureFilter and LabelSelect layers), with the predictions
+    it made then."""
+    path = os.path.join(DATA, "target_net_0.2.keras")
+    images = np.load(os.path.join(DATA, "target_net_0.2_images.npy"))
+    expected = np.load(os.path.join(DATA, "target_net_0.2_labels.npy"))
+    for loaded in (keras.saving.load_model(path), keras_dfka.TargetNet.load(path)):
+        assert isinstance(loaded, keras_dfka.TargetNet)
+        assert loaded.target_labels == TARGETS
+        np.testing.assert_allclose(loaded.predict_labels(images), expected, atol=1e-5)
 
 
 def test_config_saved_before_label_plans_loads(tiny_teachers):
