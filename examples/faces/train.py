@@ -27,9 +27,6 @@ from keras_dfka.models.teacher_zoo import block_names
 from keras_dfka.models.teacher_zoo import small_cnn
 from keras_dfka.utils.visualization import save_image_grid
 
-# Generated images on which the report measures each label's coverage.
-COVERAGE_SAMPLES = 2048
-
 
 def load_face_data(config):
     """Returns `({split: (images, labels)}, attribute names, source name)`."""
@@ -219,12 +216,8 @@ def run(config):
     timings.update(result.timings)
     # Label coverage of the final generator's images: a label the teachers
     # almost never (or almost always) see in them cannot be learned.
-    coverage = evaluation.label_coverage(
-        teachers,
-        dual.label_plan,
-        gan.generate(COVERAGE_SAMPLES, seed=amalgamation.seed),
-    )
-    for message in evaluation.coverage_warnings(coverage, dual.label_plan):
+    coverage = result.coverage
+    for message in result.coverage_warnings:
         print("Warning:", message)
     save_image_grid(
         gan.generate(64, seed=amalgamation.seed),

@@ -19,12 +19,21 @@ from keras_dfka.amalgamation.checkpoint import RunCheckpoint
 from keras_dfka.amalgamation.checkpoint import run_fingerprint
 from keras_dfka.amalgamation.config import AmalgamationConfig
 from keras_dfka.amalgamation.schedules import SCHEDULES
+from keras_dfka.callbacks.amalgamation_monitor import AmalgamationMonitor
+from keras_dfka.evaluation.coverage import label_coverage
+from keras_dfka.evaluation.coverage import warn_if_barely_covered
 from keras_dfka.models.label_plan import LabelPlan
 from keras_dfka.models.target_net import TargetNet
 from keras_dfka.trainers.amalgam_gan import AmalgamGAN
 from keras_dfka.trainers.amalgam_gan import find_softmax_task
 from keras_dfka.trainers.dual_generator import DualGenerator
 from keras_dfka.utils.non_finite import raise_if_non_finite_weights
+
+# With a `logdir`: TensorBoard curves every this many steps, image grids
+# every tenth of them.
+LOG_EVERY_N_STEPS = 50
+# The generated images on which the result measures each label's coverage.
+COVERAGE_SAMPLES = 2048
 
 
 @dataclasses.dataclass
@@ -43,6 +52,13 @@ class AmalgamationResult:
             `adversarial_amalgamation` for that schedule.
         steps: `{stage: training steps}`, with the stages of `histories`.
         config: the `AmalgamationConfig` that ran.
+        coverage: `{target label: {"positive": share, "boundary": share}}`
+            on `COVERAGE_SAMPLES` images of the trained generator: the
+            share its teacher calls positive and puts near the decision
+            boundary (`keras_dfka.evaluation.label_coverage`).
+        coverage_warnings: the messages for barely covered labels (also
+            issued as `UserWarning`s): a label whose teacher sees almost no
+            positive (or negative) image cannot be learned.
     """
 
     gan: AmalgamGAN
@@ -52,6 +68,8 @@ class AmalgamationResult:
     histories: dict
     steps: dict
     config: AmalgamationConfig
+    coverage: dict = dataclasses.field(default_factory=dict)
+    coverage_warnings: list = dataclasses.field(default_factory=list)
 
     def steps_per_second(self):
         """`{stage: training steps per wall second}`."""
@@ -76,7 +94,12 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         config: an `AmalgamationConfig` (default: `AmalgamationConfig()`).
         callbacks: optional list of Keras callbacks for every `fit()` call.
         logdir: optional directory for TensorBoard logs, one subdirectory
-            per stage (`amalgam_gan/`, `dual_generator/`).
+            per stage (`amalgam_gan/`, `dual_generator/`, or
+            `adversarial_amalgamation/`): a
+            `keras_dfka.callbacks.AmalgamationMonitor` writes the loss
+            terms, the teachers' positive rates, each target label's
+            coverage and the student's agreement every `LOG_EVERY_N_STEPS`
+            steps, and a grid of generated images every tenth time.
 
     Returns:
         An `AmalgamationResult`.
@@ -114,6 +137,8 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
     histories = {}
     steps = {}
     segments = []
+    monitors = {}
+    planned = {}  # stage -> steps of its earlier segments, trained or skipped
 
     def fit(model, data, stage, epoch=0, verbose=config.verbose):
         """One timed `fit()` epoch (number `epoch`) of `stage`, over the
@@ -122,6 +147,8 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         saved end state loaded) or continued where a resumed run left it."""
         segment = len(segments)
         segments.append(stage)
+        before = planned.get(stage, 0)
+        planned[stage] = before + len(data)
         offset = 0
         if checkpoint is not None:
             done = checkpoint.restore(segment, model)
@@ -130,8 +157,17 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
             offset = done or 0
         stage_callbacks = list(callbacks)
         if logdir is not None:
-            path = os.path.join(logdir, stage)
-            stage_callbacks.append(keras.callbacks.TensorBoard(path))
+            if stage not in monitors:
+                monitors[stage] = AmalgamationMonitor(
+                    os.path.join(logdir, stage),
+                    every_n_steps=LOG_EVERY_N_STEPS,
+                    save_png=False,
+                    seed=config.seed,
+                )
+            # Steps of the stage's earlier segments (and a resumed segment's
+            # steps done before) count too, so curves continue.
+            monitors[stage].global_step = before + offset
+            stage_callbacks.append(monitors[stage])
         if checkpoint is not None:
             stage_callbacks.append(checkpoint.callback(segment, offset, len(data)))
         batches = OffsetDataset(data, offset) if offset else data
@@ -153,8 +189,11 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
 
     gan, dual = SCHEDULES[config.schedule](teachers, plan, config, fit, timings)
     target_net = TargetNet.from_dual(dual)
-    if config.check_finite:
-        raise_if_non_finite_weights(target_net, "The amalgamated TargetNet")
+    # Always, whatever `check_finite` says: never return non-finite weights.
+    raise_if_non_finite_weights(target_net, "The amalgamated TargetNet")
+    coverage = label_coverage(
+        dual.teachers, plan, gan.generate(COVERAGE_SAMPLES, seed=config.seed)
+    )
     return AmalgamationResult(
         gan=gan,
         dual=dual,
@@ -163,4 +202,6 @@ def amalgamate(teachers, target_labels, config=None, callbacks=None, logdir=None
         histories=histories,
         steps=steps,
         config=config,
+        coverage=coverage,
+        coverage_warnings=warn_if_barely_covered(coverage, plan),
     )

@@ -1,5 +1,6 @@
 """`AmalgamationMonitor`: TensorBoard logs of a data-free amalgamation run."""
 
+import io
 import math
 import os
 
@@ -16,7 +17,9 @@ from keras_dfka.utils.tensorboard_events import EventFileWriter
 from keras_dfka.utils.tensorboard_events import histogram_value
 from keras_dfka.utils.tensorboard_events import image_value
 from keras_dfka.utils.tensorboard_events import scalar_value
+from keras_dfka.utils.validation import check_bool
 from keras_dfka.utils.validation import check_int
+from keras_dfka.utils.visualization import image_grid
 from keras_dfka.utils.visualization import save_image_grid
 
 SAMPLES_FILENAME = "samples_epoch_{epoch:04d}.png"
@@ -152,6 +155,8 @@ class AmalgamationMonitor(keras.callbacks.Callback):
             training step instead (steps mode).
         images_every_n_steps: with `every_n_steps`, the steps between
             samples grids (None: `10 * every_n_steps`).
+        save_png: bool, whether each grid is also saved as a PNG file in
+            `log_dir` (it is always in the event file).
 
     Example:
 
@@ -181,6 +186,7 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         seed=0,
         every_n_steps=None,
         images_every_n_steps=None,
+        save_png=True,
     ):
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
@@ -221,6 +227,7 @@ class AmalgamationMonitor(keras.callbacks.Callback):
                 f"Received: images_every_n_steps={images_every_n_steps!r}, "
                 "every_n_steps=None"
             )
+        self.save_png = check_bool(save_png, "save_png")
         self._global_step = 0
         self.declared_positive_rates = self._check_rates(declared_positive_rates)
         self.seed = int(seed)
@@ -305,6 +312,17 @@ class AmalgamationMonitor(keras.callbacks.Callback):
     def _logged(self, step):
         return step % self.every_n_epochs == 0
 
+    @property
+    def global_step(self):
+        """With `every_n_steps`: the training steps seen so far (the step of
+        the next log is counted from it). Settable, e.g. to continue the
+        curves of a resumed run."""
+        return self._global_step
+
+    @global_step.setter
+    def global_step(self, value):
+        self._global_step = check_int(value, "global_step", 0)
+
     def samples_path(self, step):
         """The PNG path of the samples grid of (1-based) epoch `step`, or of
         training step `step` with `every_n_steps`."""
@@ -347,8 +365,9 @@ class AmalgamationMonitor(keras.callbacks.Callback):
             first = self._global_step + 1
             planned = range(first, first + steps)
             planned = [s for s in planned if s % self.images_every_n_steps == 0]
-        for step in planned:
-            self._check_not_existing(self.samples_path(step))
+        if self.save_png:
+            for step in planned:
+                self._check_not_existing(self.samples_path(step))
         self._setup()
 
     def on_epoch_end(self, epoch, logs=None):
@@ -414,20 +433,29 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         self._writer.flush()
 
     def _samples_value(self, images, path):
-        """Saves the grid of `images` as the PNG `path`; returns its image
-        summary value."""
-        self._check_not_existing(path)
-        save_image_grid(
-            images, path, columns=GRID_COLUMNS, overwrite=path in self._written_paths
-        )
-        self._written_paths.add(path)
-        with open(path, "rb") as f:
-            png = f.read()
+        """The image summary value of the grid of `images`, also saved as
+        the PNG `path` (with `save_png`)."""
         from PIL import Image
 
-        with Image.open(path) as grid:
-            width, height = grid.size
-            channels = len(grid.getbands())
+        grid = image_grid(images, columns=GRID_COLUMNS)
+        height, width, channels = grid.shape
+        if self.save_png:
+            self._check_not_existing(path)
+            save_image_grid(
+                images,
+                path,
+                columns=GRID_COLUMNS,
+                overwrite=path in self._written_paths,
+            )
+            self._written_paths.add(path)
+            with open(path, "rb") as f:
+                png = f.read()
+        else:
+            buffer = io.BytesIO()
+            Image.fromarray(grid[..., 0] if channels == 1 else grid).save(
+                buffer, format="PNG"
+            )
+            png = buffer.getvalue()
         return image_value("samples", png, height, width, channels)
 
     def on_train_end(self, logs=None):
@@ -444,6 +472,7 @@ class AmalgamationMonitor(keras.callbacks.Callback):
             "images_every_n_steps": (
                 None if self.every_n_steps is None else self.images_every_n_steps
             ),
+            "save_png": self.save_png,
             "declared_positive_rates": dict(self.declared_positive_rates),
             "seed": self.seed,
         }

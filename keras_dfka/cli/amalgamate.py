@@ -196,7 +196,14 @@ def run_amalgamate(args):
             raise CommandError(f"argument --balance-task: {error}") from None
 
     os.makedirs(os.path.dirname(os.path.abspath(target_path)), exist_ok=True)
-    result = keras_dfka.amalgamate(teachers, args.target_labels, config)
+    logdir = args.logdir
+    if logdir is None:
+        logdir = target_path[: -len(MODEL_SUFFIX)] + ".logs"
+    elif logdir.lower() == "none":
+        logdir = None
+    result = keras_dfka.amalgamate(teachers, args.target_labels, config, logdir=logdir)
+    for message in result.coverage_warnings:
+        print(f"warning: {message}")
     target = result.target_net
     # Whatever `--check-finite` says, nothing non-finite is written.
     raise_if_non_finite_weights(target, "The amalgamated TargetNet")
@@ -242,10 +249,13 @@ def run_amalgamate(args):
             "ratio": target_params / max(1, sum(teacher_params.values())),
         },
         "agreement": agreement,
+        "coverage": result.coverage,
+        "coverage_warnings": result.coverage_warnings,
         "outputs": {
             "target_net": target_path,
             "generator": generator_path,
             "summary": summary_path,
+            "logdir": logdir,
         },
         "environment": environment_info(),
         "timings_s": result.timings,

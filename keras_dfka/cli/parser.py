@@ -393,6 +393,14 @@ def build_parser(config_options=True):
         "teachers is measured (default: %(default)s)",
     )
     amalgamate.add_argument(
+        "--logdir",
+        metavar="DIR",
+        default=None,
+        help="TensorBoard logs of the run: loss terms, positive rates, each "
+        "target label's coverage and agreement every 50 steps, image grids "
+        "(default: PATH.logs beside --output; 'none' for no logs)",
+    )
+    amalgamate.add_argument(
         "--overwrite",
         action="store_true",
         help="replace existing output files",

@@ -215,6 +215,7 @@ def test_every_n_epochs_steps_across_fits_and_config(runs, tmp_path):
         "seed": 3,
         "every_n_steps": None,
         "images_every_n_steps": None,
+        "save_png": True,
     }
     revived = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(monitor)
@@ -288,3 +289,23 @@ def test_steps_mode_logs_within_epochs_of_adversarial_amalgamation(tmp_path):
         AmalgamationMonitor(tmp_path, images_every_n_steps=10)
     # By default, a grid every 10 logs.
     assert AmalgamationMonitor(tmp_path, every_n_steps=25).images_every_n_steps == 250
+
+
+def test_grids_without_png_files_and_a_settable_step(tmp_path):
+    """`save_png=False`: grids only in the event file; `global_step` set
+    (as `amalgamate` does for a resumed run) moves the curves on."""
+    gan = keras_dfka.AmalgamGAN(make_teachers(), latent_dim=LATENT_DIM)
+    gan.compile()
+    monitor = AmalgamationMonitor(
+        tmp_path, num_samples=NUM_SAMPLES, every_n_steps=1, save_png=False
+    )
+    monitor.global_step = 10
+    gan.fit(noise(steps=2), callbacks=[monitor], verbose=0)
+    events = read_events(tmp_path)
+    assert [e.step for e in events.Scalars("loss/loss")] == [11, 12]
+    assert [e.step for e in events.Images("samples")] == [11 - 1]
+    assert not list(tmp_path.glob("*.png"))
+    with pytest.raises(ValueError, match="global_step"):
+        monitor.global_step = -1
+    with pytest.raises(ValueError, match="save_png"):
+        AmalgamationMonitor(tmp_path, save_png="no")
