@@ -38,7 +38,7 @@ class EventFileWriter:
         self.path = os.path.join(
             log_dir,
             f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-            f"{os.getpid()}.{next(_WRITER_IDS)}.keras_dfka",
+            f"{os.getpid()}.{next(_WRITER_IDS):06d}.keras_dfka",
         )
         self._file = open(self.path, "wb")
         self._records = RecordWriter(self._file)

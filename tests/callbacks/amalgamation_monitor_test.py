@@ -297,13 +297,17 @@ def test_grids_without_png_files_and_a_settable_step(tmp_path):
     gan = keras_dfka.AmalgamGAN(make_teachers(), latent_dim=LATENT_DIM)
     gan.compile()
     monitor = AmalgamationMonitor(
-        tmp_path, num_samples=NUM_SAMPLES, every_n_steps=1, save_png=False
+        tmp_path,
+        num_samples=NUM_SAMPLES,
+        every_n_steps=1,
+        images_every_n_steps=2,
+        save_png=False,
     )
     monitor.global_step = 10
     gan.fit(noise(steps=2), callbacks=[monitor], verbose=0)
     events = read_events(tmp_path)
     assert [e.step for e in events.Scalars("loss/loss")] == [11, 12]
-    assert [e.step for e in events.Images("samples")] == [11 - 1]
+    assert [e.step for e in events.Images("samples")] == [12]
     assert not list(tmp_path.glob("*.png"))
     with pytest.raises(ValueError, match="global_step"):
         monitor.global_step = -1
