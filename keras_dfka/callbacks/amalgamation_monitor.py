@@ -383,6 +383,11 @@ class AmalgamationMonitor(keras.callbacks.Callback):
         self._global_step += 1
         step = self._global_step
         if step % self.every_n_steps == 0:
+            # Under JAX, fit() holds the variables' values outside the model
+            # within an epoch; Keras's JAX trainer lets a callback sync them.
+            sync = getattr(self.model, "jax_state_sync", None)
+            if callable(sync):
+                sync()
             path = None
             if step % self.images_every_n_steps == 0:
                 path = self.samples_path(step)
