@@ -17,9 +17,6 @@ from keras_dfka.models.group_stack_generator import check_max_feature_width
 from keras_dfka.models.group_stack_generator import shared_level_shapes
 from keras_dfka.models.teacher import Teacher
 from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.trainers.compile_utils import build_multi_optimizer
-from keras_dfka.trainers.compile_utils import check_learning_rate
-from keras_dfka.trainers.compile_utils import reject_compile_arguments
 from keras_dfka.utils.model_utils import as_list
 from keras_dfka.utils.model_utils import map_batches
 from keras_dfka.utils.model_utils import random_flip_and_shift
@@ -392,6 +389,8 @@ class AmalgamGAN(Trainer, keras.Model):
                     layer.trainable = False
         self.built = True
 
+    _losses_source = "set by `loss_weights`"
+
     def call(self, z, training=False):
         return self.generator_outputs(z, training=training)[0]
 
@@ -410,8 +409,8 @@ class AmalgamGAN(Trainer, keras.Model):
             generator_optimizer: `"auto"` (Adam at `learning_rate`,
                 `beta_1=0.5`) or a Keras optimizer (or its name).
             filter_optimizer: the same, for the teacher-level filters.
-            learning_rate: float, the learning rate of the `"auto"`
-                optimizers (default 1e-3).
+            learning_rate: float > 0 or a Keras learning rate schedule,
+                the learning rate of the `"auto"` optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             check_finite: bool; `True` (the default) makes `fit()` stop with a
                 `keras_dfka.callbacks.NonFiniteError` at the first NaN or
@@ -419,10 +418,7 @@ class AmalgamGAN(Trainer, keras.Model):
             **kwargs: other `keras.Model.compile` arguments (`steps_per_execution`,
                 `run_eagerly`, ...). `loss` and `metrics` are not used.
         """
-        reject_compile_arguments("AmalgamGAN", "set by `loss_weights`", kwargs)
-        learning_rate = check_learning_rate(learning_rate)
-        self._set_check_finite(check_finite)
-        self._record_compile_arguments(
+        super().compile(
             generator_optimizer=generator_optimizer,
             filter_optimizer=filter_optimizer,
             learning_rate=learning_rate,
@@ -430,13 +426,10 @@ class AmalgamGAN(Trainer, keras.Model):
             check_finite=check_finite,
             **kwargs,
         )
-        optimizer = build_multi_optimizer(
-            generator_optimizer, filter_optimizer, learning_rate
-        )
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self._create_loss_trackers()
-        # Build eagerly: under JAX the optimizer state must exist before fit().
-        self.optimizer.build(self.trainable_variables)
+
+    def optimizer_groups(self):
+        """The generator's optimizer, and the teacher-level filters'."""
+        return {"generator_optimizer": None, "filter_optimizer": "filter_.*"}
 
     def generator_outputs(self, z, training=False):
         """Returns `[image, F^2, ..., F^B]` for latent batch `z`."""

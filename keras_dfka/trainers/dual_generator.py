@@ -13,10 +13,6 @@ from keras_dfka.models.label_plan import LabelPlan
 from keras_dfka.models.student_block import build_student_block
 from keras_dfka.trainers.amalgam_gan import AmalgamGAN
 from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.trainers.compile_utils import build_multi_optimizer
-from keras_dfka.trainers.compile_utils import check_learning_rate
-from keras_dfka.trainers.compile_utils import copy_optimizer
-from keras_dfka.trainers.compile_utils import reject_compile_arguments
 from keras_dfka.utils.model_utils import as_list
 from keras_dfka.utils.model_utils import copy_model
 from keras_dfka.utils.model_utils import map_batches
@@ -245,15 +241,14 @@ class DualGenerator(Trainer, keras.Model):
                 heads[m].name = f"head_{m}_{self.teachers[m].name}"
         self.heads = heads
         self.active_blocks = list(range(1, self.num_blocks + 1))
-        self._compile_args = None
-        self._set_loss_names()
         self.built = True
 
-    def _set_loss_names(self):
+    @property
+    def loss_names(self):
+        """The logged terms: the total and, block-wise, each active block's."""
         if self.block_wise:
-            self.loss_names = ["loss"] + [f"block_{b}" for b in self.active_blocks]
-        else:
-            self.loss_names = ["loss"]
+            return ["loss"] + [f"block_{b}" for b in self.active_blocks]
+        return ["loss"]
 
     @property
     def amalgam_gan(self):
@@ -417,6 +412,8 @@ class DualGenerator(Trainer, keras.Model):
         return ops.concatenate(columns, axis=-1)
 
     # -------------------------------------------------------------- training
+    _losses_source = "the block-wise losses"
+
     def compile(
         self,
         student_optimizer="auto",
@@ -434,18 +431,15 @@ class DualGenerator(Trainer, keras.Model):
                 An instance is used as given; `set_active_blocks` (and so
                 `fit_sequential`) compiles again with unbuilt copies of it.
             filter_optimizer: the same, for the teacher-level filters.
-            learning_rate: float, the learning rate of the `"auto"`
-                optimizers (default 1e-3).
+            learning_rate: float > 0 or a Keras learning rate schedule,
+                the learning rate of the `"auto"` optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             check_finite: bool; `True` (the default) makes `fit()` stop with a
                 `keras_dfka.callbacks.NonFiniteError` at the first NaN or
                 infinite loss (`keras_dfka.callbacks.TerminateOnNonFinite`).
             **kwargs: other `keras.Model.compile` arguments.
         """
-        reject_compile_arguments("DualGenerator", "the block-wise losses", kwargs)
-        learning_rate = check_learning_rate(learning_rate)
-        self._set_check_finite(check_finite)
-        self._record_compile_arguments(
+        super().compile(
             student_optimizer=student_optimizer,
             filter_optimizer=filter_optimizer,
             learning_rate=learning_rate,
@@ -453,13 +447,11 @@ class DualGenerator(Trainer, keras.Model):
             check_finite=check_finite,
             **kwargs,
         )
-        optimizer = build_multi_optimizer(
-            student_optimizer, filter_optimizer, learning_rate, "student_filter_.*"
-        )
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self._set_loss_names()
-        self._create_loss_trackers()
-        self.optimizer.build(self.trainable_variables)
+
+    def optimizer_groups(self):
+        """The blocks' (and fine-tuned heads') optimizer, and the
+        teacher-level filters'."""
+        return {"student_optimizer": None, "filter_optimizer": "student_filter_.*"}
 
     def set_active_blocks(self, blocks):
         """Trains only the given blocks (1-based) and their filters from now on.
@@ -494,14 +486,7 @@ class DualGenerator(Trainer, keras.Model):
         for head in self.heads:
             if head is not None:
                 set_all_trainable(head, self.num_blocks in blocks)
-        self._set_loss_names()
-        if self._compile_args is not None:
-            # An optimizer instance is built for the variables it first saw
-            # (its EMA copies are matched to them by position): copy it.
-            args = dict(self._compile_args)
-            for key in ("student_optimizer", "filter_optimizer"):
-                args[key] = copy_optimizer(args[key])
-            self.compile(**args)
+        self._compile_again()
 
     def fit_sequential(self, x, epochs_per_block=1, **kwargs):
         """The sequential schedule: block 1 to B, each frozen after its turn.
