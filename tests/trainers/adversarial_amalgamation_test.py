@@ -4,6 +4,7 @@ import pytest
 from conftest import all_equal
 from conftest import any_changed
 from conftest import weights_of
+from trainer_case import assert_round_trip
 
 import keras_dfka
 from keras_dfka.trainers import adversarial_amalgamation
@@ -161,16 +162,27 @@ def test_student_mixup_trains_on_mixed_pool_images(tiny_teachers, monkeypatch):
     assert all(any_changed(b, a) for b, a in zip(before, after))
 
 
-def test_config_round_trip(tiny_teachers):
+def test_round_trip(tiny_teachers, tmp_path):
     _, _, trainer = build(
         tiny_teachers, pool_size=33, adversarial_weight=0.5, student_mixup=True
     )
-    clone = keras_dfka.AdversarialAmalgamation.from_config(trainer.get_config())
-    assert clone.pool_size == 33
-    assert clone.student_mixup is True
-    assert clone.adversarial_weight == 0.5
-    assert clone.dual_generator.amalgam_gan is clone.amalgam_gan
-    assert clone.dual_generator.target_labels == TARGETS
+    z = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    images = np.random.default_rng(1).uniform(size=(3, 16, 16, 3)).astype("float32")
+
+    def outputs(model):
+        return {
+            "images": model.amalgam_gan.generate(z=z),
+            "labels": numpy(model.dual_generator(images)),
+            "pool": numpy(model.pool.images),
+        }
+
+    loaded = assert_round_trip(trainer, tmp_path, outputs)
+    assert loaded.pool_size == 33
+    assert loaded.student_mixup is True
+    assert loaded.adversarial_weight == 0.5
+    assert loaded.dual_generator.amalgam_gan is loaded.amalgam_gan
+    assert loaded.dual_generator.target_labels == TARGETS
+    assert int(numpy(loaded.student_optimizer.iterations)) == 4
 
 
 def test_bad_arguments_are_refused(tiny_teachers):
