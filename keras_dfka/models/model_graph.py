@@ -41,6 +41,26 @@ def as_functional(model):
     return keras.Model(inputs[0], outputs[0], name=model.name)
 
 
+def uncompiled_copy(model):
+    """An uncompiled copy of `model` (fresh layers, its weights).
+
+    `keras.models.clone_model` compiles the copy when `model` is compiled (a
+    trained teacher usually is); a `Teacher`'s copy never trains, and its
+    optimizer would only be saved, and not reloaded, with every trainer. So
+    the copy is cloned from a plain functional model over `model`'s graph
+    (a plain `keras.Model` whatever `model`'s class).
+    """
+    graph = as_functional(model)
+    if graph is model:
+        graph = keras.Model(model.input, model.output, name=model.name)
+    copy = keras.models.clone_model(graph)
+    copy.set_weights(graph.get_weights())
+    for layer in copy.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()  # Its mean follows the weights.
+    return copy
+
+
 def _input_layer_name(model, tensor):
     """The name of the `InputLayer` of `model` whose output is `tensor`."""
     for layer in model.layers:
