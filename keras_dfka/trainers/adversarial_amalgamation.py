@@ -17,6 +17,39 @@ from keras_dfka.utils.validation import check_float
 from keras_dfka.utils.validation import check_int
 
 
+def _validate_models(amalgam_gan, dual_generator):
+    """An AmalgamGAN and an end-to-end DualGenerator built from it."""
+    if not isinstance(amalgam_gan, AmalgamGAN):
+        raise ValueError(
+            "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
+            f"{type(amalgam_gan).__name__}"
+        )
+    if not isinstance(dual_generator, DualGenerator):
+        raise ValueError(
+            "`dual_generator` must be a `keras_dfka.DualGenerator`. "
+            f"Received: {type(dual_generator).__name__}"
+        )
+    if dual_generator.amalgam_gan is not amalgam_gan:
+        raise ValueError(
+            "`dual_generator` must be built from `amalgam_gan` "
+            "(DualGenerator(amalgam_gan, ...)). Received a DualGenerator of "
+            f"another AmalgamGAN ('{dual_generator.amalgam_gan.name}')."
+        )
+    if dual_generator.block_wise:
+        raise ValueError(
+            "`dual_generator` must have block_wise=False: the student "
+            "learns end to end from pool images. Received a DualGenerator "
+            "with block_wise=True."
+        )
+
+
+def _validate_student_batch_size(student_batch_size):
+    """None (the latent batch size) or an int >= 1."""
+    if student_batch_size is None:
+        return None
+    return check_int(student_batch_size, "student_batch_size", 1)
+
+
 @keras.saving.register_keras_serializable(package="keras_dfka")
 class AdversarialAmalgamation(Trainer, keras.Model):
     """Data-free amalgamation with the generator and the student in turns.
@@ -117,34 +150,11 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        if not isinstance(amalgam_gan, AmalgamGAN):
-            raise ValueError(
-                "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
-                f"{type(amalgam_gan).__name__}"
-            )
-        if not isinstance(dual_generator, DualGenerator):
-            raise ValueError(
-                "`dual_generator` must be a `keras_dfka.DualGenerator`. "
-                f"Received: {type(dual_generator).__name__}"
-            )
-        if dual_generator.amalgam_gan is not amalgam_gan:
-            raise ValueError(
-                "`dual_generator` must be built from `amalgam_gan` "
-                "(DualGenerator(amalgam_gan, ...)). Received a DualGenerator of "
-                f"another AmalgamGAN ('{dual_generator.amalgam_gan.name}')."
-            )
-        if dual_generator.block_wise:
-            raise ValueError(
-                "`dual_generator` must have block_wise=False: the student "
-                "learns end to end from pool images. Received a DualGenerator "
-                "with block_wise=True."
-            )
+        _validate_models(amalgam_gan, dual_generator)
         self.amalgam_gan = amalgam_gan
         self.dual_generator = dual_generator
         self.pool_size = check_int(pool_size, "pool_size", 1)
-        if student_batch_size is not None:
-            student_batch_size = check_int(student_batch_size, "student_batch_size", 1)
-        self.student_batch_size = student_batch_size
+        self.student_batch_size = _validate_student_batch_size(student_batch_size)
         self.student_updates = check_int(student_updates, "student_updates", 1)
         self.adversarial_weight = check_float(
             adversarial_weight, "adversarial_weight", 0.0, maximum=MAX_LOSS_WEIGHT
