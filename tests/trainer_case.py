@@ -6,8 +6,8 @@ config, compile arguments, every weight (the teachers' too), the seed
 generators' states, the optimizer's variables and iteration counts, and
 what it computes (`outputs`: generated images, student predictions); and
 loading warns about nothing it could not load. It runs on the backend the
-tests run on (`KERAS_BACKEND`). Import it as the
-tests import `conftest`: `from trainer_case import assert_round_trip`.
+tests run on (`KERAS_BACKEND`). Import it as the tests import `conftest`:
+`from trainer_case import assert_round_trip`.
 """
 
 import warnings
