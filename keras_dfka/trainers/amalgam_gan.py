@@ -105,6 +105,8 @@ class AmalgamGAN(Trainer, keras.Model):
         Group-Stack Dual-GAN", CVPR 2020 (arXiv 2003.09088), Sec. 3.1.
     """
 
+    _losses_source = "set by `loss_weights`"  # See `BaseTrainer.compile`.
+
     def __init__(
         self,
         teachers,
@@ -162,6 +164,7 @@ class AmalgamGAN(Trainer, keras.Model):
     def _validate_feature_space(
         self, latent_dim, feature_width_multiplier, feature_widths, max_feature_width
     ):
+        """The latent width and what sizes the shared feature space."""
         self.latent_dim = check_int(latent_dim, "latent_dim", 1)
         self.feature_width_multiplier = check_float(
             feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True
@@ -170,6 +173,7 @@ class AmalgamGAN(Trainer, keras.Model):
         self.max_feature_width = check_max_feature_width(max_feature_width)
 
     def _validate_loss_weights(self, loss_weights, use_filters, filter_reduction):
+        """The weights of the loss terms, and the filters' options."""
         self.loss_weights = resolve_loss_weights(loss_weights)
         self._loss_weights_arg = (
             loss_weights if isinstance(loss_weights, str) else dict(loss_weights)
@@ -228,8 +232,6 @@ class AmalgamGAN(Trainer, keras.Model):
         if self.num_blocks < 2:
             names = [name for name in names if name != "intermediate"]
         return names
-
-    _losses_source = "set by `loss_weights`"
 
     def call(self, z, training=False):
         return self.generator_outputs(z, training=training)[0]
