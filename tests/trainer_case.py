@@ -58,8 +58,8 @@ def assert_round_trip(trainer, tmp_path, outputs):
         trainer: a compiled trainer (`AmalgamGAN`, `DualGenerator`,
             `AdversarialAmalgamation`), never fitted.
         tmp_path: pytest's `tmp_path`.
-        outputs: `outputs(trainer) -> {name: array}`, what the trainer
-            computes from fixed inputs.
+        outputs: `outputs(trainer) -> {name: array or tensor}`, what the
+            trainer computes from fixed inputs.
 
     Returns:
         The loaded trainer, for checks of the caller's own.
@@ -94,7 +94,7 @@ def assert_round_trip(trainer, tmp_path, outputs):
     assert compile_config == trainer.get_compile_config(), compile_config
     assert loaded.loss_names == trainer.loss_names, loaded.loss_names
     assert_same_arrays(state_of(trainer), state_of(loaded), "state", rtol=0, atol=0)
-    assert_same_arrays(
-        outputs(trainer), outputs(loaded), "outputs", rtol=1e-5, atol=1e-6
-    )
+    expected = {name: numpy(x) for name, x in outputs(trainer).items()}
+    received = {name: numpy(x) for name, x in outputs(loaded).items()}
+    assert_same_arrays(expected, received, "outputs", rtol=1e-5, atol=1e-6)
     return loaded
