@@ -3,6 +3,12 @@
 import keras
 
 from keras_dfka.callbacks.terminate_on_non_finite import with_finite_guard
+from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
+from keras_dfka.trainers.compile_utils import build_group_optimizer
+from keras_dfka.trainers.compile_utils import check_group_paths
+from keras_dfka.trainers.compile_utils import check_learning_rate
+from keras_dfka.trainers.compile_utils import copy_optimizer
+from keras_dfka.trainers.compile_utils import reject_compile_arguments
 from keras_dfka.utils.validation import check_bool
 
 
@@ -14,11 +20,25 @@ def unpack_latent(data):
 
 
 class BaseTrainer:
-    """Loss trackers and training phases shared by the backend trainers.
+    """`compile()`, loss trackers and training phases shared by the trainers.
 
-    Subclasses set `self.loss_names` (the names of the logged terms) before
-    `compile()` and implement
-    `compute_step_loss(data, training) -> (loss, {name: scalar})`.
+    A trainer declares two things:
+
+    - its optimizer groups (`optimizer_groups()`): which `compile()`
+      argument's optimizer trains which variables. `compile()` does the
+      rest once for every trainer: it refuses `loss`, `metrics` and
+      `optimizer`, checks `learning_rate` and `check_finite`, resolves each
+      argument (`"auto"`: Adam at `learning_rate` with `beta_1=0.5`), wraps
+      the optimizers in one `keras.optimizers.MultiOptimizer` (under JAX
+      only `self.optimizer`'s state is carried through `fit()`), builds it
+      eagerly on the trainable variables (JAX needs the state before
+      `fit()`; TF and torch fail at the end of `fit()` otherwise), records
+      its arguments for `get_compile_config()` and creates one
+      `keras.metrics.Mean` tracker per name of `self.loss_names`.
+      Each trainer keeps its own `compile()` signature, which only passes
+      its arguments on to this one.
+    - its step: `compute_step_loss(data, training) -> (loss, {name:
+      scalar})`, or several ordered phases (`training_phases()`).
 
     A step is a list of ordered phases (`training_phases()`), each
     `(variables, optimizer, loss_function)`: the backends compute a phase's
@@ -36,14 +56,72 @@ class BaseTrainer:
     `compile(check_finite=False)`.
     """
 
-    def _set_check_finite(self, check_finite):
-        """Called by the subclasses' `compile()`."""
-        self.check_finite = check_bool(check_finite, "check_finite")
+    # How the error refusing `compile(loss=...)` names the trainer's losses.
+    _losses_source = "its own"
+    # One optimizer instance given for two groups: the second group gets an
+    # unbuilt copy of it (`True`), or `compile()` refuses it (`False`).
+    _copy_shared_optimizer = True
+    # The arguments of the last `compile()` (None: never compiled).
+    _compile_args = None
 
-    def _record_compile_arguments(self, **arguments):
-        """Called by the subclasses' `compile()` with its arguments, which
-        `get_compile_config()` saves and `compile_from_config()` replays."""
-        self._compile_args = dict(arguments)
+    def optimizer_groups(self):
+        """`{compile() argument: selector}`: the optimizer of each argument
+        and what it trains.
+
+        The first group's optimizer trains every trainable variable no other
+        group selects (its selector is `None`); another group's selector is a
+        regular expression that variable paths match in full
+        (`"filter_.*"`) or a list of variables. The groups' order is the
+        arguments' order in `compile()`.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must define `optimizer_groups()`."
+        )
+
+    def compile(
+        self,
+        learning_rate=DEFAULT_LEARNING_RATE,
+        jit_compile="auto",
+        check_finite=True,
+        **kwargs,
+    ):
+        """Configures training (see the class doc); `kwargs` holds the
+        optimizer arguments named by `optimizer_groups()` (missing ones are
+        `"auto"`) and other `keras.Model.compile` arguments."""
+        groups = self.optimizer_groups()
+        optimizers = {name: kwargs.pop(name, "auto") for name in groups}
+        reject_compile_arguments(type(self).__name__, self._losses_source, kwargs)
+        learning_rate = check_learning_rate(learning_rate)
+        self.check_finite = check_bool(check_finite, "check_finite")
+        self._compile_args = dict(
+            optimizers,
+            learning_rate=learning_rate,
+            jit_compile=jit_compile,
+            check_finite=check_finite,
+            **kwargs,
+        )
+        check_group_paths(groups, self.trainable_variables)
+        optimizer, self._group_optimizers = build_group_optimizer(
+            groups, optimizers, learning_rate, self._copy_shared_optimizer
+        )
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        self._create_loss_trackers()
+        # Build eagerly: under JAX the optimizer state must exist before fit().
+        self.optimizer.build(self.trainable_variables)
+
+    def _compile_again(self):
+        """Compiles with the arguments of the last `compile()` (nothing if
+        never compiled), with fresh optimizers: an optimizer instance given
+        to `compile()` is replaced by an unbuilt copy (an instance is built
+        for the variables it first saw; its EMA copies are matched to them
+        by position), so training starts with new moments, iterations and
+        EMA weights."""
+        if self._compile_args is None:
+            return
+        arguments = dict(self._compile_args)
+        for name in self.optimizer_groups():
+            arguments[name] = copy_optimizer(arguments[name])
+        self.compile(**arguments)
 
     def get_compile_config(self):
         """The arguments of the last `compile()`, serialized (optimizer

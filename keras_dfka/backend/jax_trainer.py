@@ -7,6 +7,9 @@ from keras import ops
 from keras_dfka.backend.base_trainer import BaseTrainer
 from keras_dfka.backend.base_trainer import unpack_latent
 from keras_dfka.utils import distribution
+from keras_dfka.utils.keras_internals import has_unsynced_jax_state
+from keras_dfka.utils.keras_internals import reattach_value
+from keras_dfka.utils.keras_internals import variable_value_or_none
 
 
 def assign_rows(variable, indices, values):
@@ -33,7 +36,8 @@ class JAXTrainer(BaseTrainer):
         misplaced = [
             v.path
             for v in self.variables
-            if v._value is not None and set(v.value.sharding.device_set) != devices
+            if variable_value_or_none(v) is not None
+            and set(v.value.sharding.device_set) != devices
         ]
         if misplaced:
             raise ValueError(
@@ -65,7 +69,7 @@ class JAXTrainer(BaseTrainer):
         # them at the end of each epoch; an error in between (the devices
         # cannot split a batch of a dataset whose batch size fit() could not
         # see, say) would leave the model without values.
-        values = [(v, v._value) for v in self._state_variables()]
+        values = [(v, variable_value_or_none(v)) for v in self._state_variables()]
         try:
             return super().fit(*args, **kwargs)
         except BaseException:
@@ -81,17 +85,15 @@ class JAXTrainer(BaseTrainer):
     def _reattach_state(self, values):
         """After a failed `fit()`: the last step's state if a step ran, and
         else (for the variables still detached) the values before `fit()`."""
-        if getattr(self, "_jax_state", None) and not getattr(
-            self, "_jax_state_synced", True
-        ):
+        if has_unsynced_jax_state(self):
             try:
                 self.jax_state_sync()
             except Exception:
                 pass
         for variable, value in values:
-            if variable._value is None and value is not None:
+            if variable_value_or_none(variable) is None and value is not None:
                 if not (hasattr(value, "is_deleted") and value.is_deleted()):
-                    variable._value = value
+                    reattach_value(variable, value)
 
     def _stateless_loss(
         self,

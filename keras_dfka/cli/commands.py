@@ -213,7 +213,9 @@ def _layer_output_shape(layer):
     try:
         output = layer.output
     except (AttributeError, ValueError):  # Unbuilt, or called several times.
-        return "-" if not layer._inbound_nodes else "(several calls)"
+        from keras_dfka.utils.keras_internals import call_count
+
+        return "-" if not call_count(layer) else "(several calls)"
     if isinstance(output, dict):
         output = list(output.values())
     if isinstance(output, (list, tuple)):

@@ -4,6 +4,12 @@ proposing block boundaries (`propose_blocks`)."""
 import keras
 from keras import tree
 
+from keras_dfka.utils.keras_internals import call_count
+from keras_dfka.utils.keras_internals import inbound_layers
+from keras_dfka.utils.keras_internals import is_functional
+from keras_dfka.utils.keras_internals import producing_layer
+from keras_dfka.utils.keras_internals import replay_graph
+
 # The separator of a nested layer's path, `"outer_model/inner_layer"`
 # (Keras forbids "/" in layer names, so a path never is a layer name).
 PATH_SEPARATOR = "/"
@@ -14,7 +20,7 @@ def _is_inlined(operation):
     model or a built `Sequential`."""
     if isinstance(operation, keras.Sequential):
         return True
-    return isinstance(operation, keras.Model) and hasattr(operation, "_nodes_by_depth")
+    return isinstance(operation, keras.Model) and is_functional(operation)
 
 
 def has_nested_models(model):
@@ -22,16 +28,52 @@ def has_nested_models(model):
     return any(_is_inlined(layer) for layer in model.layers)
 
 
-def _graph_nodes(model):
-    """The nodes of a functional model, in an order that computes them."""
-    nodes = []
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        nodes.extend(model._nodes_by_depth[depth])
-    return nodes
+def as_functional(model):
+    """A built `Sequential` as a functional model over the same layers (its
+    graph, one input and one output); any other model as it is (an unbuilt
+    `Sequential` too)."""
+    if not isinstance(model, keras.Sequential):
+        return model
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        return model
+    return keras.Model(inputs[0], outputs[0], name=model.name)
+
+
+def uncompiled_copy(model):
+    """An uncompiled copy of `model` (fresh layers, its weights).
+
+    `keras.models.clone_model` compiles the copy when `model` is compiled (a
+    trained teacher usually is); a `Teacher`'s copy never trains, and its
+    optimizer would only be saved, and not reloaded, with every trainer. So
+    the copy is cloned from a plain functional model over `model`'s graph
+    (a plain `keras.Model` whatever `model`'s class).
+    """
+    graph = as_functional(model)
+    if graph is model:
+        graph = keras.Model(model.input, model.output, name=model.name)
+    copy = keras.models.clone_model(graph)
+    copy.set_weights(graph.get_weights())
+    for layer in copy.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()  # Its mean follows the weights.
+    return copy
+
+
+def _input_layer_name(model, tensor):
+    """The name of the `InputLayer` of `model` whose output is `tensor`."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer) and layer.output is tensor:
+            return layer.name
+    return tensor.name
 
 
 class _Inliner:
-    """Rebuilds a functional model as one flat graph (see `flatten_model`)."""
+    """Rebuilds a functional model as one flat graph (see `flatten_model`):
+    replays its graph (`keras_internals.replay_graph`), calling a copy of
+    each layer on the new tensors, and replaying a nested model's graph in
+    place of its call."""
 
     def __init__(self, model, copy_weights):
         self.copy_weights = copy_weights
@@ -78,24 +120,16 @@ class _Inliner:
             for layer in model.layers:
                 x = self.apply(layer, (x,), {}, prefix, False)
             return x
-        model_inputs = tree.flatten(model._inputs_struct)
-        if len(model_inputs) != len(inputs):
+        if len(model.inputs) != len(inputs):
             raise ValueError(
-                f"Nested model '{model.name}' takes {len(model_inputs)} inputs; "
+                f"Nested model '{model.name}' takes {len(model.inputs)} inputs; "
                 f"it is called on {len(inputs)} tensors."
             )
-        tensors = {id(x): y for x, y in zip(model_inputs, inputs)}
-        for node in _graph_nodes(model):
-            if not node.operation or node.is_input:
-                continue
-            if any(id(x) not in tensors for x in node.input_tensors):
-                continue
-            args, kwargs = node.arguments.fill_in(tensors)
-            outputs = self.apply(node.operation, args, kwargs, prefix, not prefix)
-            for x, y in zip(node.outputs, tree.flatten(outputs)):
-                tensors[id(x)] = y
-        outputs = [tensors[id(x)] for x in tree.flatten(model._outputs_struct)]
-        return tree.pack_sequence_as(model._outputs_struct, outputs)
+
+        def call(operation, args, kwargs):
+            return self.apply(operation, args, kwargs, prefix, not prefix)
+
+        return replay_graph(model, inputs, call)
 
     def apply(self, operation, args, kwargs, prefix, top_level):
         if _is_inlined(operation):
@@ -140,23 +174,17 @@ def flatten_model(model, copy_weights=True):
     Returns:
         `(flat_model, paths)`.
     """
-    if isinstance(model, keras.Sequential):
-        model = getattr(model, "_functional", None) or model
+    model = as_functional(model)
     inliner = _Inliner(model, copy_weights)
-    inputs = []
-    for tensor in tree.flatten(model._inputs_struct):
-        layer = tensor._keras_history[0]
-        inputs.append(
-            keras.Input(
-                shape=tensor.shape[1:],
-                batch_size=tensor.shape[0],
-                dtype=tensor.dtype,
-                name=layer.name,
-            )
+    inputs = [
+        keras.Input(
+            batch_shape=x.shape, dtype=x.dtype, name=_input_layer_name(model, x)
         )
+        for x in model.inputs
+    ]
     outputs = inliner.run(model, inputs)
     flat = keras.Model(
-        tree.pack_sequence_as(model._inputs_struct, inputs), outputs, name=model.name
+        tree.pack_sequence_as(model.input, inputs), outputs, name=model.name
     )
     return flat, inliner.paths
 
@@ -170,19 +198,18 @@ def _spatial_size(tensor):
 
 def stage_ends(model):
     """The stage ends of a flat functional model (see `propose_blocks`)."""
-    layers = [layer for layer in model.layers if layer._inbound_nodes]
+    layers = [layer for layer in model.layers if call_count(layer)]
     position = {id(layer): i for i, layer in enumerate(layers)}
     outputs = {id(t) for t in model.outputs}
     # The last position that reads each layer's output (len: a model output).
     last_use = {}
     for i, layer in enumerate(layers):
-        for node in layer._inbound_nodes:
-            for tensor in node.input_tensors:
-                source = tensor._keras_history[0]
+        for sources in inbound_layers(layer):
+            for source in sources:
                 if id(source) in position:
                     last_use[id(source)] = max(last_use.get(id(source), -1), i)
     for tensor in model.outputs:
-        last_use[id(tensor._keras_history[0])] = len(layers)
+        last_use[id(producing_layer(tensor))] = len(layers)
     image = _spatial_size(model.inputs[0])
     smallest = image
     ends = {}
@@ -190,7 +217,7 @@ def stage_ends(model):
     for i, layer in enumerate(layers):
         live.add(id(layer))
         live = {key for key in live if last_use.get(key, -1) > i}
-        if isinstance(layer, keras.layers.InputLayer) or len(layer._inbound_nodes) != 1:
+        if isinstance(layer, keras.layers.InputLayer) or call_count(layer) != 1:
             continue
         output = layer.output
         if isinstance(output, (list, tuple)):
@@ -258,8 +285,8 @@ def propose_blocks(model, num_blocks=None):
             f"Received: num_blocks={num_blocks!r}"
         )
     if isinstance(model, keras.Sequential):
-        model = getattr(model, "_functional", None) or model
-    if not isinstance(model, keras.Model) or not hasattr(model, "_nodes_by_depth"):
+        model = as_functional(model)
+    if not isinstance(model, keras.Model) or not is_functional(model):
         raise ValueError(
             f"`model` must be a functional `keras.Model`. Received: model={model!r}"
         )

@@ -430,16 +430,12 @@ class TargetNet(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from keras.src.models.functional import functional_from_config
-
         config = dict(config)
         if "label_spec" in config:  # Saved before label plans.
             label_plan = _plan_from_label_spec(config.pop("label_spec"))
         else:
             label_plan = config.pop("label_plan")
-        model = functional_from_config(
-            _FunctionalTargetNet, config, custom_objects=custom_objects
-        )
+        model = _FunctionalTargetNet.from_config(config, custom_objects=custom_objects)
         return cls(
             inputs=model.inputs[0],
             outputs=model.outputs_dict,
@@ -473,7 +469,10 @@ def _plan_from_label_spec(spec):
 
 
 class _FunctionalTargetNet(keras.Model):
-    """Revives the functional graph of a saved `TargetNet`."""
+    """Revives the functional graph of a saved `TargetNet`: a subclass
+    without a constructor of its own, so `keras.Model.from_config` revives
+    it as a functional model (`TargetNet`'s constructor takes its label
+    plan, so Keras would call it with the config's keys instead)."""
 
     @property
     def outputs_dict(self):

@@ -1,4 +1,9 @@
-"""`Teacher`: a frozen, block-cut view of a user's pre-trained classifier."""
+"""`Teacher`: a frozen, block-cut view of a user's pre-trained classifier.
+
+Over 500 lines: one class with the checks of everything its constructor is
+given (the user's model, blocks, tasks, priors, output declarations), each
+a `_validate_*` helper, kept beside the constructor that runs them.
+"""
 
 import keras
 import numpy as np
@@ -8,6 +13,9 @@ from keras_dfka.models.label_task import LabelTask
 from keras_dfka.models.model_graph import PATH_SEPARATOR
 from keras_dfka.models.model_graph import flatten_model
 from keras_dfka.models.model_graph import has_nested_models
+from keras_dfka.models.model_graph import uncompiled_copy
+from keras_dfka.utils.keras_internals import call_count
+from keras_dfka.utils.keras_internals import producing_layer
 from keras_dfka.utils.non_finite import non_finite_weights
 from keras_dfka.utils.validation import check_bool
 from keras_dfka.utils.validation import check_float
@@ -20,6 +28,43 @@ _PROBABILITY_ACTIVATIONS = ("sigmoid", "softmax", "hard_sigmoid")
 
 def _shape_tuple(tensor):
     return tuple(tensor.shape[1:])
+
+
+def _validate_model(model):
+    """Refuses anything but a functional model with one input."""
+    if not isinstance(model, keras.Model) or not hasattr(model, "inputs"):
+        raise ValueError(
+            f"`model` must be a functional `keras.Model`. Received: model={model!r}"
+        )
+    try:
+        model_inputs = list(model.inputs)
+    except (AttributeError, ValueError) as error:
+        raise ValueError(
+            "`model` must be a functional `keras.Model` (built from "
+            f"`keras.Input`). Received a model without inputs: {error}"
+        ) from None
+    if len(model_inputs) != 1:
+        raise ValueError(
+            "`model` must have exactly one image input. "
+            f"Received {len(model_inputs)} inputs."
+        )
+
+
+def _validate_input_range(input_range):
+    """`(low, high)` as floats, with `high > low`."""
+    if isinstance(input_range, (str, dict)) or len(input_range) != 2:
+        raise ValueError(
+            "`input_range` must be (low, high) with high > low. "
+            f"Received: input_range={input_range!r}"
+        )
+    low = check_float(input_range[0], "input_range[0]")
+    high = check_float(input_range[1], "input_range[1]")
+    if not high > low:
+        raise ValueError(
+            "`input_range` must be (low, high) with high > low. "
+            f"Received: input_range={input_range!r}"
+        )
+    return (low, high)
 
 
 def _final_activation(layer):
@@ -109,39 +154,58 @@ class Teacher(keras.layers.Layer):
         name=None,
         **kwargs,
     ):
-        if not isinstance(model, keras.Model) or not hasattr(model, "inputs"):
-            raise ValueError(
-                f"`model` must be a functional `keras.Model`. Received: model={model!r}"
-            )
-        try:
-            model_inputs = list(model.inputs)
-        except (AttributeError, ValueError) as error:
-            raise ValueError(
-                "`model` must be a functional `keras.Model` (built from "
-                f"`keras.Input`). Received a model without inputs: {error}"
-            ) from None
-        if len(model_inputs) != 1:
-            raise ValueError(
-                "`model` must have exactly one image input. "
-                f"Received {len(model_inputs)} inputs."
-            )
+        _validate_model(model)
         super().__init__(name=name or model.name, trainable=False, **kwargs)
         self.from_logits = check_bool(from_logits, "from_logits")
-        if isinstance(input_range, (str, dict)) or len(input_range) != 2:
-            raise ValueError(
-                "`input_range` must be (low, high) with high > low. "
-                f"Received: input_range={input_range!r}"
-            )
-        low = check_float(input_range[0], "input_range[0]")
-        high = check_float(input_range[1], "input_range[1]")
-        if not high > low:
-            raise ValueError(
-                "`input_range` must be (low, high) with high > low. "
-                f"Received: input_range={input_range!r}"
-            )
-        self.input_range = (low, high)
+        self.input_range = _validate_input_range(input_range)
+        self.tasks = self._validate_tasks(model, tasks, labels, activation)
+        self.label_priors = self._validate_label_priors(label_priors)
+        blocks = self._validate_block_list(blocks)
+        self._validate_finite_weights(model)
+        # Nested models (e.g. a keras.applications model called as a layer)
+        # are inlined into one flat graph, whose layers are fresh copies.
+        flat, paths = flatten_model(model) if has_nested_models(model) else (None, {})
+        self.blocks = self._validate_block_names(
+            blocks, model if flat is None else flat, paths
+        )
+        self.source_config = {
+            "blocks": self.blocks,
+            "tasks": [t.get_config() for t in self.tasks],
+            "from_logits": self.from_logits,
+            "input_range": self.input_range,
+            "label_priors": self.label_priors,
+        }
+        # A frozen copy; the user's model is left untouched.
+        self.model = flat if flat is not None else uncompiled_copy(model)
+        self.model.trainable = False
+        boundaries = self._block_boundaries()
+        self.level_shapes = [_shape_tuple(self.model.inputs[0])] + [
+            _shape_tuple(t) for t in boundaries
+        ]
+        self.batch_norm_layers = [
+            layer
+            for layer in self.model.layers
+            if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        # image -> (level 2..B+1 features, task outputs, BatchNorm inputs)
+        self.image_model = keras.Model(
+            self.model.inputs[0],
+            [
+                boundaries,
+                list(self.model.outputs),
+                [layer.input for layer in self.batch_norm_layers],
+            ],
+            name=f"{self.name}_image_pass",
+        )
+        # level l (2..B+1) -> task outputs
+        self.level_models = self._level_models(boundaries)
+        self._validate_output_declarations()
+        self.built = True
 
-        # Tasks.
+    # ---------------------------------------------------------------- checks
+    def _validate_tasks(self, model, tasks, labels, activation):
+        """The `LabelTask`s of `tasks` (or of `labels` and `activation`),
+        one per output of `model`, each as wide as its output."""
         outputs = model.outputs
         if tasks is None:
             if labels is None:
@@ -178,16 +242,51 @@ class Teacher(keras.layers.Layer):
                     f"has shape {tuple(output.shape)}; expected "
                     f"(batch, {task.num_labels})."
                 )
-        self.tasks = tasks
-        self.label_priors = self._check_priors(label_priors)
+        return tasks
 
-        # Blocks.
+    def _validate_label_priors(self, label_priors):
+        """`label_priors` checked against the tasks (see the class doc)."""
+        if label_priors is None:
+            return None
+        if not isinstance(label_priors, dict):
+            raise ValueError(
+                f"Teacher '{self.name}': `label_priors` must be a dict "
+                f"{{label: frequency}}. Received: {label_priors!r}"
+            )
+        known = set(self.label_names)
+        priors = {}
+        for label, value in label_priors.items():
+            if label not in known:
+                raise ValueError(
+                    f"Teacher '{self.name}': `label_priors` names {label!r}, which "
+                    f"is not one of its labels {sorted(known)}"
+                )
+            value = float(value)
+            if not 0.0 < value < 1.0:
+                raise ValueError(
+                    f"Teacher '{self.name}': `label_priors[{label!r}]` must be in "
+                    f"(0, 1). Received: {value}"
+                )
+            priors[label] = value
+        for task in self.tasks:
+            given = [label in priors for label in task.labels]
+            if task.activation == "softmax" and any(given) and not all(given):
+                raise ValueError(
+                    f"Teacher '{self.name}': `label_priors` must cover all or none "
+                    f"of softmax task '{task.name}'s classes {task.labels}"
+                )
+        return priors
+
+    def _validate_block_list(self, blocks):
+        """`blocks` as a list, refusing a string or an empty one."""
         if isinstance(blocks, str) or not blocks:
             raise ValueError(
                 f"Teacher '{self.name}': `blocks` must be a non-empty list of "
                 f"layer names. Received: blocks={blocks!r}"
             )
-        blocks = list(blocks)
+        return list(blocks)
+
+    def _validate_finite_weights(self, model):
         bad = non_finite_weights(model)
         if bad:
             raise ValueError(
@@ -196,12 +295,12 @@ class Teacher(keras.layers.Layer):
                 "be a trained model with finite weights; check how it was "
                 "trained or saved."
             )
-        # Nested models (e.g. a keras.applications model called as a layer)
-        # are inlined into one flat graph, whose layers are fresh copies.
-        flat, paths = None, {}
-        if has_nested_models(model):
-            flat, paths = flatten_model(model)
-        source = flat if flat is not None else model
+
+    def _validate_block_names(self, blocks, source, paths):
+        """The block layers' names in `source` (the model, or its flat
+        graph, whose nested layers `paths` maps): each a layer of it, none
+        repeated, in the order the image flows through them."""
+        blocks = list(blocks)
         layer_names = [layer.name for layer in source.layers]
         for index, block in enumerate(blocks):
             if isinstance(block, str) and block not in layer_names and block in paths:
@@ -229,31 +328,15 @@ class Teacher(keras.layers.Layer):
                 f"Teacher '{self.name}': `blocks` must be in the order the "
                 f"image flows through them. Received: blocks={blocks}"
             )
-        self.blocks = blocks
-        self.source_config = {
-            "blocks": blocks,
-            "tasks": [t.get_config() for t in tasks],
-            "from_logits": self.from_logits,
-            "input_range": self.input_range,
-            "label_priors": self.label_priors,
-        }
+        return blocks
 
-        # Frozen clone; the user's model is left untouched.
-        if flat is not None:
-            clone = flat
-        else:
-            clone = keras.models.clone_model(model)
-            clone.set_weights(model.get_weights())
-            for layer in clone.layers:
-                if isinstance(layer, keras.layers.Normalization):
-                    layer.finalize_state()  # Its mean follows the weights.
-        clone.trainable = False
-        self.model = clone
-        image = clone.inputs[0]
+    def _block_boundaries(self):
+        """The output tensor of each block layer of `self.model`: a layer
+        called once, with one output, that is not a model output."""
         boundaries = []
-        output_ids = {id(t) for t in clone.outputs}
-        for block in blocks:
-            layer = clone.get_layer(block)
+        output_ids = {id(t) for t in self.model.outputs}
+        for block in self.blocks:
+            layer = self.model.get_layer(block)
             if isinstance(layer, keras.layers.InputLayer):
                 raise ValueError(
                     f"Teacher '{self.name}': block layer '{block}' is the model's "
@@ -261,10 +344,10 @@ class Teacher(keras.layers.Layer):
                     "model. Name the last layer of each block in `blocks` (see "
                     "`model.summary()`)."
                 )
-            if len(layer._inbound_nodes) != 1:
+            if call_count(layer) != 1:
                 raise ValueError(
                     f"Teacher '{self.name}': block layer '{block}' is called "
-                    f"{len(layer._inbound_nodes)} times; a block boundary must "
+                    f"{call_count(layer)} times; a block boundary must "
                     "be a layer called once."
                 )
             output = layer.output
@@ -281,49 +364,37 @@ class Teacher(keras.layers.Layer):
                     "output layer). Choose an earlier layer in `blocks`."
                 )
             boundaries.append(output)
-        self.level_shapes = [_shape_tuple(image)] + [
-            _shape_tuple(t) for t in boundaries
-        ]
-        self.batch_norm_layers = [
-            layer
-            for layer in clone.layers
-            if isinstance(layer, keras.layers.BatchNormalization)
-        ]
-        bn_inputs = [layer.input for layer in self.batch_norm_layers]
-        # image -> (level 2..B+1 features, task outputs, BatchNorm inputs)
-        self.image_model = keras.Model(
-            image,
-            [boundaries, list(clone.outputs), bn_inputs],
-            name=f"{self.name}_image_pass",
-        )
-        # level l (2..B+1) -> task outputs
-        self.level_models = []
+        return boundaries
+
+    def _level_models(self, boundaries):
+        """Per level `l` in `2..B+1`, the model from its features to the
+        task outputs; refuses a cut that a skip connection crosses."""
+        level_models = []
         for index, start in enumerate(boundaries):
             try:
                 sub = keras.Model(
                     start,
-                    list(clone.outputs),
+                    list(self.model.outputs),
                     name=f"{self.name}_from_level_{index + 2}",
                 )
             except Exception as error:  # Graph disconnected, etc.
                 raise ValueError(
                     f"Teacher '{self.name}': cannot cut the model after block "
-                    f"layer '{blocks[index]}': the layers after it need "
+                    f"layer '{self.blocks[index]}': the layers after it need "
                     "tensors from before it (a skip connection crosses the "
                     f"block boundary). Choose other `blocks`. ({error})"
                 ) from None
-            self.level_models.append(sub)
-        self._check_output_declarations()
-        self.built = True
+            level_models.append(sub)
+        return level_models
 
-    def _check_output_declarations(self):
+    def _validate_output_declarations(self):
         """Refuses outputs whose declaration (logits or probabilities)
         contradicts the model: logits from a layer ending in a sigmoid or a
         softmax, or probabilities outside [0, 1] on a probe batch."""
         for task, output in zip(self.tasks, self.model.outputs):
             if not self.task_from_logits(task):
                 continue
-            layer = output._keras_history[0]
+            layer = producing_layer(output)
             activation = _final_activation(layer)
             if activation is not None:
                 raise ValueError(
@@ -366,38 +437,6 @@ class Teacher(keras.layers.Layer):
                     "command line --from-logits, or end the task with ':logits' "
                     "in --tasks)."
                 )
-
-    def _check_priors(self, label_priors):
-        if label_priors is None:
-            return None
-        if not isinstance(label_priors, dict):
-            raise ValueError(
-                f"Teacher '{self.name}': `label_priors` must be a dict "
-                f"{{label: frequency}}. Received: {label_priors!r}"
-            )
-        known = set(self.label_names)
-        priors = {}
-        for label, value in label_priors.items():
-            if label not in known:
-                raise ValueError(
-                    f"Teacher '{self.name}': `label_priors` names {label!r}, which "
-                    f"is not one of its labels {sorted(known)}"
-                )
-            value = float(value)
-            if not 0.0 < value < 1.0:
-                raise ValueError(
-                    f"Teacher '{self.name}': `label_priors[{label!r}]` must be in "
-                    f"(0, 1). Received: {value}"
-                )
-            priors[label] = value
-        for task in self.tasks:
-            given = [label in priors for label in task.labels]
-            if task.activation == "softmax" and any(given) and not all(given):
-                raise ValueError(
-                    f"Teacher '{self.name}': `label_priors` must cover all or none "
-                    f"of softmax task '{task.name}'s classes {task.labels}"
-                )
-        return priors
 
     def task_priors(self):
         """Per task: `None`, or the list of priors (0.5 where undeclared)."""

@@ -8,8 +8,6 @@ from keras_dfka.backend import Trainer
 from keras_dfka.layers.sample_pool import SamplePool
 from keras_dfka.trainers.amalgam_gan import AmalgamGAN
 from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.trainers.compile_utils import reject_compile_arguments
-from keras_dfka.trainers.compile_utils import resolve_optimizer
 from keras_dfka.trainers.dual_generator import DualGenerator
 from keras_dfka.utils.model_utils import random_flip_and_shift
 from keras_dfka.utils.model_utils import random_mixup
@@ -17,6 +15,39 @@ from keras_dfka.utils.validation import MAX_LOSS_WEIGHT
 from keras_dfka.utils.validation import check_bool
 from keras_dfka.utils.validation import check_float
 from keras_dfka.utils.validation import check_int
+
+
+def _validate_models(amalgam_gan, dual_generator):
+    """An AmalgamGAN and an end-to-end DualGenerator built from it."""
+    if not isinstance(amalgam_gan, AmalgamGAN):
+        raise ValueError(
+            "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
+            f"{type(amalgam_gan).__name__}"
+        )
+    if not isinstance(dual_generator, DualGenerator):
+        raise ValueError(
+            "`dual_generator` must be a `keras_dfka.DualGenerator`. "
+            f"Received: {type(dual_generator).__name__}"
+        )
+    if dual_generator.amalgam_gan is not amalgam_gan:
+        raise ValueError(
+            "`dual_generator` must be built from `amalgam_gan` "
+            "(DualGenerator(amalgam_gan, ...)). Received a DualGenerator of "
+            f"another AmalgamGAN ('{dual_generator.amalgam_gan.name}')."
+        )
+    if dual_generator.block_wise:
+        raise ValueError(
+            "`dual_generator` must have block_wise=False: the student "
+            "learns end to end from pool images. Received a DualGenerator "
+            "with block_wise=True."
+        )
+
+
+def _validate_student_batch_size(student_batch_size):
+    """None (the latent batch size) or an int >= 1."""
+    if student_batch_size is None:
+        return None
+    return check_int(student_batch_size, "student_batch_size", 1)
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -119,34 +150,11 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        if not isinstance(amalgam_gan, AmalgamGAN):
-            raise ValueError(
-                "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
-                f"{type(amalgam_gan).__name__}"
-            )
-        if not isinstance(dual_generator, DualGenerator):
-            raise ValueError(
-                "`dual_generator` must be a `keras_dfka.DualGenerator`. "
-                f"Received: {type(dual_generator).__name__}"
-            )
-        if dual_generator.amalgam_gan is not amalgam_gan:
-            raise ValueError(
-                "`dual_generator` must be built from `amalgam_gan` "
-                "(DualGenerator(amalgam_gan, ...)). Received a DualGenerator of "
-                f"another AmalgamGAN ('{dual_generator.amalgam_gan.name}')."
-            )
-        if dual_generator.block_wise:
-            raise ValueError(
-                "`dual_generator` must have block_wise=False: the student "
-                "learns end to end from pool images. Received a DualGenerator "
-                "with block_wise=True."
-            )
+        _validate_models(amalgam_gan, dual_generator)
         self.amalgam_gan = amalgam_gan
         self.dual_generator = dual_generator
         self.pool_size = check_int(pool_size, "pool_size", 1)
-        if student_batch_size is not None:
-            student_batch_size = check_int(student_batch_size, "student_batch_size", 1)
-        self.student_batch_size = student_batch_size
+        self.student_batch_size = _validate_student_batch_size(student_batch_size)
         self.student_updates = check_int(student_updates, "student_updates", 1)
         self.adversarial_weight = check_float(
             adversarial_weight, "adversarial_weight", 0.0, maximum=MAX_LOSS_WEIGHT
@@ -248,6 +256,9 @@ class AdversarialAmalgamation(Trainer, keras.Model):
         return loss, {"student_loss": loss}
 
     # -------------------------------------------------------------- training
+    _losses_source = "set by its two models"
+    _copy_shared_optimizer = False
+
     def compile(
         self,
         generator_optimizer="auto",
@@ -265,20 +276,15 @@ class AdversarialAmalgamation(Trainer, keras.Model):
                 AmalgamGAN's generator and filters.
             student_optimizer: the same, for the DualGenerator's trunk,
                 filters and heads.
-            learning_rate: float, the learning rate of the `"auto"`
-                optimizers (default 1e-3).
+            learning_rate: float > 0 or a Keras learning rate schedule,
+                the learning rate of the `"auto"` optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             check_finite: bool; `True` (the default) makes `fit()` stop with a
                 `keras_dfka.callbacks.NonFiniteError` at the first NaN or
                 infinite loss (`keras_dfka.callbacks.TerminateOnNonFinite`).
             **kwargs: other `keras.Model.compile` arguments.
         """
-        reject_compile_arguments(
-            "AdversarialAmalgamation", "set by its two models", kwargs
-        )
-        learning_rate = check_float(learning_rate, "learning_rate", 0.0, exclusive=True)
-        self._set_check_finite(check_finite)
-        self._record_compile_arguments(
+        super().compile(
             generator_optimizer=generator_optimizer,
             student_optimizer=student_optimizer,
             learning_rate=learning_rate,
@@ -286,36 +292,27 @@ class AdversarialAmalgamation(Trainer, keras.Model):
             check_finite=check_finite,
             **kwargs,
         )
-        generator = resolve_optimizer(generator_optimizer, learning_rate)
-        student = resolve_optimizer(student_optimizer, learning_rate)
-        if student is generator:
-            raise ValueError(
-                "`generator_optimizer` and `student_optimizer` must be two "
-                "optimizer instances (or 'auto'). Received the same instance "
-                "twice."
-            )
-        # One MultiOptimizer, so that JAX carries both states through fit().
-        optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=generator)
-        generator_paths = {v.path for v in self.amalgam_gan.trainable_variables}
-        for variable in self.dual_generator.trainable_variables:
-            if variable.path in generator_paths:
-                raise ValueError(
-                    "The student and the generator have a variable of the same "
-                    f"path {variable.path!r}; give the DualGenerator's custom "
-                    "blocks other names than the generator's layers."
-                )
-            optimizer_map[variable.path] = student
-        optimizer = keras.optimizers.MultiOptimizer(optimizer_map)
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self._create_loss_trackers()
-        # Build eagerly (JAX needs the state before fit()), each optimizer on
-        # its phase's variables in the phase's order.
-        self.optimizer.build(
-            self.amalgam_gan.trainable_variables
-            + self.dual_generator.trainable_variables
-        )
-        self.generator_optimizer = generator
-        self.student_optimizer = student
+
+    def optimizer_groups(self):
+        """The generator's optimizer (the AmalgamGAN's generator and
+        filters), and the student's (the DualGenerator's variables, by
+        path). Each is built on its phase's variables in the phase's order:
+        `self.trainable_variables` is the AmalgamGAN's, then the
+        DualGenerator's."""
+        return {
+            "generator_optimizer": None,
+            "student_optimizer": self.dual_generator.trainable_variables,
+        }
+
+    @property
+    def generator_optimizer(self):
+        """The optimizer of the generator phase (after `compile()`)."""
+        return self._group_optimizers["generator_optimizer"]
+
+    @property
+    def student_optimizer(self):
+        """The optimizer of the student phases (after `compile()`)."""
+        return self._group_optimizers["student_optimizer"]
 
     def call(self, z, training=False):
         return self.amalgam_gan(z, training=training)

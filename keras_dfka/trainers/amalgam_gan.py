@@ -1,7 +1,5 @@
 """`AmalgamGAN`: stage 1, the group-stack GAN with teachers as discriminators."""
 
-import warnings
-
 import keras
 import numpy as np
 from keras import ops
@@ -9,215 +7,25 @@ from keras import ops
 from keras_dfka import losses
 from keras_dfka.backend import Trainer
 from keras_dfka.datasets.latent_noise import draw_latents
-from keras_dfka.datasets.latent_noise import latent_pool
 from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.models.group_stack_generator import DEFAULT_MAX_FEATURE_WIDTH
 from keras_dfka.models.group_stack_generator import build_group_stack_generator
 from keras_dfka.models.group_stack_generator import check_max_feature_width
 from keras_dfka.models.group_stack_generator import shared_level_shapes
-from keras_dfka.models.teacher import Teacher
 from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.trainers.compile_utils import build_multi_optimizer
-from keras_dfka.trainers.compile_utils import check_learning_rate
-from keras_dfka.trainers.compile_utils import reject_compile_arguments
+from keras_dfka.trainers.latent_selection import balanced_latents
+from keras_dfka.trainers.latent_selection import find_softmax_task
+from keras_dfka.trainers.loss_weights import LOSS_TERMS
+from keras_dfka.trainers.loss_weights import LOSS_WEIGHTS
+from keras_dfka.trainers.loss_weights import resolve_loss_weights
+from keras_dfka.trainers.teacher_checks import validate_teachers
+from keras_dfka.trainers.teacher_checks import warn_teachers_without_batch_norm
 from keras_dfka.utils.model_utils import as_list
 from keras_dfka.utils.model_utils import map_batches
 from keras_dfka.utils.model_utils import random_flip_and_shift
-from keras_dfka.utils.validation import MAX_LOSS_WEIGHT
 from keras_dfka.utils.validation import check_bool
 from keras_dfka.utils.validation import check_float
 from keras_dfka.utils.validation import check_int
-
-LOSS_TERMS = (
-    "one_hot",
-    "activation",
-    "information_entropy",
-    "discrete",
-    "intermediate",
-    "batch_norm",
-    "total_variation",
-)
-
-# Named loss weights (`AmalgamGAN(loss_weights="paper" | "default")`).
-LOSS_WEIGHTS = {
-    # Exactly the paper's losses (Eqs. 5-11): no priors beyond it.
-    "paper": {
-        "one_hot": 1.0,
-        "activation": 0.1,
-        "information_entropy": 5.0,
-        "discrete": 0.1,
-        "intermediate": 1.0,
-        "batch_norm": 0.0,
-        "total_variation": 0.0,
-    },
-    # The paper's losses plus the BatchNorm-statistics prior (DeepInversion);
-    # the activation term is dropped: it grows without bound and saturates
-    # the images (docs/method.md). Chosen on the CelebA validation split
-    # (benchmarks/README.md).
-    "default": {
-        "one_hot": 1.0,
-        "activation": 0.0,
-        "information_entropy": 1.0,
-        "discrete": 0.1,
-        "intermediate": 1.0,
-        "batch_norm": 10.0,
-        "total_variation": 0.0,
-    },
-    # The generator of `AdversarialAmalgamation`: the default's without the
-    # intermediate-feature term (its end-to-end student never sees the
-    # generator's features) and without the sparsity term (which works
-    # against `latent_targets`' half-positive labels).
-    "adversarial": {
-        "one_hot": 1.0,
-        "activation": 0.0,
-        "information_entropy": 1.0,
-        "discrete": 0.0,
-        "intermediate": 0.0,
-        "batch_norm": 10.0,
-        "total_variation": 0.0,
-    },
-}
-
-
-def resolve_loss_weights(loss_weights):
-    """The full weight dict of `loss_weights`.
-
-    Args:
-        loss_weights: a name of `LOSS_WEIGHTS` (`"default"` or `"paper"`), or
-            a dict of weights overriding the `"default"` ones.
-
-    Returns:
-        A dict with one finite weight in `[0, 1e6]` per term of `LOSS_TERMS`
-        (`keras_dfka.utils.validation.MAX_LOSS_WEIGHT`: a larger weight overflows
-        float32 to an infinite loss).
-    """
-    if isinstance(loss_weights, str):
-        if loss_weights not in LOSS_WEIGHTS:
-            raise ValueError(
-                f"`loss_weights` must be one of {sorted(LOSS_WEIGHTS)} or a dict. "
-                f"Received: loss_weights={loss_weights!r}"
-            )
-        return dict(LOSS_WEIGHTS[loss_weights])
-    if not isinstance(loss_weights, dict):
-        raise ValueError(
-            f"`loss_weights` must be one of {sorted(LOSS_WEIGHTS)} or a dict. "
-            f"Received: loss_weights={loss_weights!r}"
-        )
-    weights = dict(LOSS_WEIGHTS["default"])
-    for key, value in loss_weights.items():
-        if key not in LOSS_TERMS:
-            raise ValueError(
-                f"`loss_weights` has unknown term {key!r}; expected keys among "
-                f"{list(LOSS_TERMS)}."
-            )
-        weights[key] = check_float(
-            value, f"loss_weights[{key!r}]", 0.0, maximum=MAX_LOSS_WEIGHT
-        )
-    return weights
-
-
-def validate_teachers(teachers):
-    """Checks a list of teachers for one amalgamation; returns it as a list."""
-    if isinstance(teachers, Teacher):
-        teachers = [teachers]
-    teachers = list(teachers) if teachers is not None else []
-    if not teachers:
-        raise ValueError(
-            "`teachers` must be a non-empty list of `keras_dfka.Teacher`. "
-            "Received an empty list."
-        )
-    for index, teacher in enumerate(teachers):
-        if not isinstance(teacher, Teacher):
-            raise ValueError(
-                f"`teachers[{index}]` must be a `keras_dfka.Teacher`. "
-                f"Received: {type(teacher).__name__}"
-            )
-    counts = [t.num_blocks for t in teachers]
-    if len(set(counts)) != 1:
-        raise ValueError(
-            "All teachers must have the same number of blocks B. Received "
-            + ", ".join(f"'{t.name}': {t.num_blocks}" for t in teachers)
-        )
-    shapes = [t.level_shapes[0] for t in teachers]
-    if len(set(shapes)) != 1:
-        raise ValueError(
-            "All teachers must take the same input shape. Received "
-            + ", ".join(f"'{t.name}': {s}" for t, s in zip(teachers, shapes))
-        )
-    names = [t.name for t in teachers]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Teacher names must be unique. Received: {names}")
-    task_names = [task.name for t in teachers for task in t.tasks]
-    if len(set(task_names)) != len(task_names):
-        raise ValueError(
-            "Task names must be unique across teachers (they key the TargetNet's "
-            f"outputs). Received: {task_names}"
-        )
-    return teachers
-
-
-def warn_teachers_without_batch_norm(teachers, weight):
-    """Warns, naming them, about teachers the BatchNorm prior cannot reach.
-
-    The BatchNorm-statistics prior matches the generated features to each
-    teacher's BatchNorm statistics; a teacher without a BatchNorm layer
-    adds nothing to it (and with no BatchNorm layer at all the term is 0).
-    """
-    missing = [t.name for t in teachers if not t.batch_norm_layers]
-    if not missing:
-        return
-    if len(missing) == len(teachers):
-        effect = (
-            "no teacher has one, so the term is 0 and the prior is off for this run"
-        )
-    else:
-        effect = (
-            "the prior constrains the generator through the other teachers only "
-            "(the term is their mean with 0 for these)"
-        )
-    warnings.warn(
-        f"The BatchNorm-statistics prior (loss_weights['batch_norm']={weight}) "
-        f"has no BatchNormalization layer to match in teacher(s) {missing}: "
-        f"{effect}. Pass loss_weights={{'batch_norm': 0.0}} (or 'paper') to "
-        "turn it off explicitly.",
-        stacklevel=3,
-    )
-
-
-def find_softmax_task(teachers, task=None):
-    """Finds a softmax task of the teachers by name.
-
-    Args:
-        teachers: list of `keras_dfka.Teacher`.
-        task: a task name, or `None` for the only softmax task.
-
-    Returns:
-        `(teacher_index, task_index, LabelTask)`.
-
-    Raises:
-        ValueError: if no softmax task has that name, or with `None`, if
-            the teachers have none or several.
-    """
-    softmax = [
-        (t, index, k)
-        for t, teacher in enumerate(teachers)
-        for index, k in enumerate(teacher.tasks)
-        if k.activation == "softmax"
-    ]
-    names = [k.name for _, _, k in softmax]
-    if task is None:
-        if len(softmax) != 1:
-            raise ValueError(
-                "`task` must name the softmax task to balance; the teachers "
-                f"have {len(softmax)} softmax tasks: {names}. Received: task=None"
-            )
-        return softmax[0]
-    if task not in names:
-        raise ValueError(
-            f"`task` must be one of the teachers' softmax tasks {names}. "
-            f"Received: task={task!r}"
-        )
-    return softmax[names.index(task)]
 
 
 @keras.saving.register_keras_serializable(package="keras_dfka")
@@ -297,6 +105,8 @@ class AmalgamGAN(Trainer, keras.Model):
         Group-Stack Dual-GAN", CVPR 2020 (arXiv 2003.09088), Sec. 3.1.
     """
 
+    _losses_source = "set by `loss_weights`"  # See `BaseTrainer.compile`.
+
     def __init__(
         self,
         teachers,
@@ -315,43 +125,22 @@ class AmalgamGAN(Trainer, keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        teachers = validate_teachers(teachers)
-        self.teachers = teachers
-        self.latent_dim = check_int(latent_dim, "latent_dim", 1)
-        self.feature_width_multiplier = check_float(
-            feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True
+        self.teachers = validate_teachers(teachers)
+        self._validate_feature_space(
+            latent_dim, feature_width_multiplier, feature_widths, max_feature_width
         )
-        self.feature_widths = None if feature_widths is None else list(feature_widths)
-        self.max_feature_width = check_max_feature_width(max_feature_width)
-        self.loss_weights = resolve_loss_weights(loss_weights)
-        self._loss_weights_arg = (
-            loss_weights if isinstance(loss_weights, str) else dict(loss_weights)
-        )
-        self.use_filters = check_bool(use_filters, "use_filters")
-        self.filter_reduction = check_int(filter_reduction, "filter_reduction", 1)
-        augment = check_bool(augment, "augment", allow_none=True)
-        if augment is None:
-            augment = loss_weights != "paper"
-        self.augment = bool(augment)
-        self.latent_targets = check_bool(latent_targets, "latent_targets")
-        self.latent_target_sharpness = check_float(
-            latent_target_sharpness, "latent_target_sharpness", 0.0, exclusive=True
-        )
-        self.task_widths = [task.num_labels for t in teachers for task in t.tasks]
-        if self.latent_targets and self.latent_dim < sum(self.task_widths):
-            raise ValueError(
-                "With latent_targets=True the first latent dimensions code the "
-                f"teachers' {sum(self.task_widths)} labels, so `latent_dim` must "
-                f"be at least {sum(self.task_widths)}. Received: "
-                f"latent_dim={self.latent_dim}"
-            )
+        self._validate_loss_weights(loss_weights, use_filters, filter_reduction)
+        self._validate_augment(augment, loss_weights)
+        self._validate_latent_targets(latent_targets, latent_target_sharpness)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         if self.loss_weights["batch_norm"] > 0:
-            warn_teachers_without_batch_norm(teachers, self.loss_weights["batch_norm"])
-        self.num_blocks = teachers[0].num_blocks
+            warn_teachers_without_batch_norm(
+                self.teachers, self.loss_weights["batch_norm"]
+            )
+        self.num_blocks = self.teachers[0].num_blocks
         self.level_shapes = shared_level_shapes(
-            teachers,
+            self.teachers,
             self.feature_width_multiplier,
             self.feature_widths,
             self.max_feature_width,
@@ -359,9 +148,65 @@ class AmalgamGAN(Trainer, keras.Model):
         self.generator = build_group_stack_generator(
             self.level_shapes, self.latent_dim, name=f"{self.name}_generator"
         )
-        # filters[m][l - 2] maps shared level l to teacher m's level l.
-        self.filters = []
-        for m, teacher in enumerate(teachers):
+        self.filters = self._build_filters()
+        self.activations = [task.activation for t in self.teachers for task in t.tasks]
+        self.priors = [prior for t in self.teachers for prior in t.task_priors()]
+        if all(prior is None for prior in self.priors):
+            self.priors = None
+        self.loss_names = self._loss_names()
+        if "intermediate" not in self.loss_names:
+            # The filters only serve the intermediate term: freeze them.
+            for row in self.filters:
+                for layer in row:
+                    layer.trainable = False
+        self.built = True
+
+    def _validate_feature_space(
+        self, latent_dim, feature_width_multiplier, feature_widths, max_feature_width
+    ):
+        """The latent width and what sizes the shared feature space."""
+        self.latent_dim = check_int(latent_dim, "latent_dim", 1)
+        self.feature_width_multiplier = check_float(
+            feature_width_multiplier, "feature_width_multiplier", 0, exclusive=True
+        )
+        self.feature_widths = None if feature_widths is None else list(feature_widths)
+        self.max_feature_width = check_max_feature_width(max_feature_width)
+
+    def _validate_loss_weights(self, loss_weights, use_filters, filter_reduction):
+        """The weights of the loss terms, and the filters' options."""
+        self.loss_weights = resolve_loss_weights(loss_weights)
+        self._loss_weights_arg = (
+            loss_weights if isinstance(loss_weights, str) else dict(loss_weights)
+        )
+        self.use_filters = check_bool(use_filters, "use_filters")
+        self.filter_reduction = check_int(filter_reduction, "filter_reduction", 1)
+
+    def _validate_augment(self, augment, loss_weights):
+        """`None`: on, except with the paper's recipe, which does not augment."""
+        augment = check_bool(augment, "augment", allow_none=True)
+        if augment is None:
+            augment = loss_weights != "paper"
+        self.augment = bool(augment)
+
+    def _validate_latent_targets(self, latent_targets, latent_target_sharpness):
+        """The latent targets need a latent dimension per teacher label."""
+        self.latent_targets = check_bool(latent_targets, "latent_targets")
+        self.latent_target_sharpness = check_float(
+            latent_target_sharpness, "latent_target_sharpness", 0.0, exclusive=True
+        )
+        self.task_widths = [task.num_labels for t in self.teachers for task in t.tasks]
+        if self.latent_targets and self.latent_dim < sum(self.task_widths):
+            raise ValueError(
+                "With latent_targets=True the first latent dimensions code the "
+                f"teachers' {sum(self.task_widths)} labels, so `latent_dim` must "
+                f"be at least {sum(self.task_widths)}. Received: "
+                f"latent_dim={self.latent_dim}"
+            )
+
+    def _build_filters(self):
+        """`filters[m][l - 2]` maps shared level `l` to teacher `m`'s level `l`."""
+        filters = []
+        for m, teacher in enumerate(self.teachers):
             row = []
             for level in range(2, self.num_blocks + 1):
                 layer = FeatureFilter(
@@ -372,25 +217,21 @@ class AmalgamGAN(Trainer, keras.Model):
                 )
                 layer.build((None,) + self.level_shapes[level - 1])
                 row.append(layer)
-            self.filters.append(row)
-        self.activations = [task.activation for t in teachers for task in t.tasks]
-        self.priors = [prior for t in teachers for prior in t.task_priors()]
-        if all(prior is None for prior in self.priors):
-            self.priors = None
-        self.loss_names = ["loss"] + [
+            filters.append(row)
+        return filters
+
+    def _loss_names(self):
+        """`"loss"` and the logged terms: the paper's four always, the others
+        when weighted (the intermediate term needs two blocks)."""
+        names = ["loss"] + [
             term
             for term in LOSS_TERMS
             if self.loss_weights[term] > 0
             or term in ("one_hot", "activation", "information_entropy", "discrete")
         ]
         if self.num_blocks < 2:
-            self.loss_names = [n for n in self.loss_names if n != "intermediate"]
-        if "intermediate" not in self.loss_names:
-            # The filters only serve the intermediate term: freeze them.
-            for row in self.filters:
-                for layer in row:
-                    layer.trainable = False
-        self.built = True
+            names = [name for name in names if name != "intermediate"]
+        return names
 
     def call(self, z, training=False):
         return self.generator_outputs(z, training=training)[0]
@@ -410,8 +251,8 @@ class AmalgamGAN(Trainer, keras.Model):
             generator_optimizer: `"auto"` (Adam at `learning_rate`,
                 `beta_1=0.5`) or a Keras optimizer (or its name).
             filter_optimizer: the same, for the teacher-level filters.
-            learning_rate: float, the learning rate of the `"auto"`
-                optimizers (default 1e-3).
+            learning_rate: float > 0 or a Keras learning rate schedule,
+                the learning rate of the `"auto"` optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             check_finite: bool; `True` (the default) makes `fit()` stop with a
                 `keras_dfka.callbacks.NonFiniteError` at the first NaN or
@@ -419,10 +260,7 @@ class AmalgamGAN(Trainer, keras.Model):
             **kwargs: other `keras.Model.compile` arguments (`steps_per_execution`,
                 `run_eagerly`, ...). `loss` and `metrics` are not used.
         """
-        reject_compile_arguments("AmalgamGAN", "set by `loss_weights`", kwargs)
-        learning_rate = check_learning_rate(learning_rate)
-        self._set_check_finite(check_finite)
-        self._record_compile_arguments(
+        super().compile(
             generator_optimizer=generator_optimizer,
             filter_optimizer=filter_optimizer,
             learning_rate=learning_rate,
@@ -430,13 +268,10 @@ class AmalgamGAN(Trainer, keras.Model):
             check_finite=check_finite,
             **kwargs,
         )
-        optimizer = build_multi_optimizer(
-            generator_optimizer, filter_optimizer, learning_rate
-        )
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self._create_loss_trackers()
-        # Build eagerly: under JAX the optimizer state must exist before fit().
-        self.optimizer.build(self.trainable_variables)
+
+    def optimizer_groups(self):
+        """The generator's optimizer, and the teacher-level filters'."""
+        return {"generator_optimizer": None, "filter_optimizer": "filter_.*"}
 
     def generator_outputs(self, z, training=False):
         """Returns `[image, F^2, ..., F^B]` for latent batch `z`."""
@@ -599,35 +434,7 @@ class AmalgamGAN(Trainer, keras.Model):
         Returns:
             A float32 array `(num_samples, latent_dim)`, in random order.
         """
-        num_samples, rng, pool = latent_pool(
-            self.latent_dim, num_samples, pool_factor, seed
-        )
-        batch_size = check_int(batch_size, "batch_size", 1)
-        t, index, chosen_task = self.find_softmax_task(task)
-
-        def predicted_class(z):
-            images = self.generator_outputs(z)[0]
-            probabilities = self.teachers[t].image_pass(images)[0][index]
-            return ops.argmax(probabilities, axis=-1)
-
-        classes = map_batches(predicted_class, pool, batch_size)
-        members = [np.flatnonzero(classes == c) for c in range(len(chosen_task.labels))]
-        present = [c for c, m in enumerate(members) if len(m)]
-        missing = [chosen_task.labels[c] for c, m in enumerate(members) if not len(m)]
-        if missing:
-            warnings.warn(
-                f"balanced_latents: no image of the {len(pool)} in the pool was "
-                f"classified as {missing} (task {chosen_task.name!r}); those "
-                "classes are left out. A larger `pool_factor` or a longer "
-                "stage 1 may find them.",
-                stacklevel=2,
-            )
-        chosen_indices = []
-        for rank, c in enumerate(present):
-            share = num_samples // len(present) + (rank < num_samples % len(present))
-            replace = len(members[c]) < share
-            chosen_indices.append(rng.choice(members[c], share, replace=replace))
-        return pool[rng.permutation(np.concatenate(chosen_indices))]
+        return balanced_latents(self, num_samples, task, pool_factor, seed, batch_size)
 
     def get_config(self):
         return {

@@ -64,10 +64,76 @@ def build_multi_optimizer(
     names) to the filter optimizer.
     `"auto"` stands for `default_optimizer(learning_rate)`.
     """
-    main = resolve_optimizer(main_optimizer, learning_rate)
-    filters = resolve_optimizer(filter_optimizer, learning_rate)
-    if filters is main:
-        filters = copy_optimizer(main)
-    optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=main)
-    optimizer_map[filter_pattern] = filters
-    return keras.optimizers.MultiOptimizer(optimizer_map)
+    optimizer, _ = build_group_optimizer(
+        {"main_optimizer": None, "filter_optimizer": filter_pattern},
+        {"main_optimizer": main_optimizer, "filter_optimizer": filter_optimizer},
+        learning_rate,
+    )
+    return optimizer
+
+
+def build_group_optimizer(groups, arguments, learning_rate, copy_shared=True):
+    """One `keras.optimizers.MultiOptimizer` over a trainer's optimizer groups.
+
+    Under JAX only `self.optimizer`'s state is carried through `fit()`, so a
+    trainer with several optimizers has one `MultiOptimizer` whose map sends
+    each variable to its group's optimizer.
+
+    Args:
+        groups: dict `{argument name: selector}`, in order. The first group's
+            optimizer is the map's default (its selector is `None`: every
+            variable no other group selects); another group's selector is a
+            regular expression that variable paths must match in full
+            (`"filter_.*"`) or a list of variables (each mapped by its path).
+        arguments: dict `{argument name: optimizer argument}`: `"auto"` (for
+            `default_optimizer(learning_rate)`), a name, a config or an
+            instance (`keras.optimizers.get`).
+        learning_rate: the learning rate of the `"auto"` optimizers.
+        copy_shared: what to do with an instance given for two groups: use
+            an unbuilt copy of it for the second (`True`), or raise.
+
+    Returns:
+        `(multi_optimizer, {argument name: optimizer})`.
+    """
+    optimizers = {}
+    for name in groups:
+        optimizer = resolve_optimizer(arguments[name], learning_rate)
+        for other, taken in optimizers.items():
+            if optimizer is not taken:
+                continue
+            if not copy_shared:
+                raise ValueError(
+                    f"`{other}` and `{name}` must be two optimizer instances "
+                    "(or 'auto'). Received the same instance twice."
+                )
+            optimizer = copy_optimizer(optimizer)
+        optimizers[name] = optimizer
+    default, *others = groups
+    optimizer_map = keras.optimizers.OptimizerMap(default_optimizer=optimizers[default])
+    for name in others:
+        selector = groups[name]
+        if isinstance(selector, str):
+            optimizer_map[selector] = optimizers[name]
+            continue
+        for variable in selector:
+            optimizer_map[variable.path] = optimizers[name]
+    return keras.optimizers.MultiOptimizer(optimizer_map), optimizers
+
+
+def check_group_paths(groups, variables):
+    """Raises if a group given as a list of variables would also take
+    another variable: the optimizer map sends variables by path, so a
+    variable outside the list must not share a path with one in it."""
+    for name, selector in groups.items():
+        if selector is None or isinstance(selector, str):
+            continue
+        chosen = {id(v) for v in selector}
+        paths = {v.path for v in selector}
+        for variable in variables:
+            if id(variable) not in chosen and variable.path in paths:
+                raise ValueError(
+                    f"`{name}` trains a variable of path {variable.path!r}, "
+                    "and another variable, which it must not train, has the "
+                    "same path (the optimizers are chosen by variable path). "
+                    "Give the layers distinct names."
+                )

@@ -1,22 +1,14 @@
 """`DualGenerator`: stage 2, the student trunk trained block by block."""
 
 import keras
-import numpy as np
 from keras import ops
 
-from keras_dfka import losses
 from keras_dfka.backend import Trainer
-from keras_dfka.datasets.latent_noise import draw_latents
-from keras_dfka.datasets.latent_noise import latent_pool
-from keras_dfka.layers.feature_filter import FeatureFilter
 from keras_dfka.models.label_plan import LabelPlan
-from keras_dfka.models.student_block import build_student_block
+from keras_dfka.trainers import latent_selection
 from keras_dfka.trainers.amalgam_gan import AmalgamGAN
 from keras_dfka.trainers.compile_utils import DEFAULT_LEARNING_RATE
-from keras_dfka.trainers.compile_utils import build_multi_optimizer
-from keras_dfka.trainers.compile_utils import check_learning_rate
-from keras_dfka.trainers.compile_utils import copy_optimizer
-from keras_dfka.trainers.compile_utils import reject_compile_arguments
+from keras_dfka.trainers.student_branches import StudentBranches
 from keras_dfka.utils.model_utils import as_list
 from keras_dfka.utils.model_utils import copy_model
 from keras_dfka.utils.model_utils import map_batches
@@ -27,8 +19,27 @@ from keras_dfka.utils.validation import check_int
 from keras_dfka.utils.validation import check_weights
 
 
+def _validate_amalgam_gan(amalgam_gan):
+    if not isinstance(amalgam_gan, AmalgamGAN):
+        raise ValueError(
+            "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
+            f"{type(amalgam_gan).__name__}"
+        )
+
+
+def _validate_stream_weights(stream_weights):
+    """`(lambda_1, lambda_2)`: two numbers >= 0, not both 0."""
+    stream_weights = tuple(check_weights(stream_weights, "stream_weights", 2))
+    if sum(stream_weights) <= 0:
+        raise ValueError(
+            "`stream_weights` must be two non-negative numbers, not both 0. "
+            f"Received: stream_weights={stream_weights}"
+        )
+    return stream_weights
+
+
 @keras.saving.register_keras_serializable(package="keras_dfka")
-class DualGenerator(Trainer, keras.Model):
+class DualGenerator(StudentBranches, Trainer, keras.Model):
     """Stage 2: the dual generator `T = T^1..T^B`, the student trunk.
 
     `T^b` maps shared level `b` to shared level `b + 1`. Its block-wise loss
@@ -131,20 +142,11 @@ class DualGenerator(Trainer, keras.Model):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        if not isinstance(amalgam_gan, AmalgamGAN):
-            raise ValueError(
-                "`amalgam_gan` must be a `keras_dfka.AmalgamGAN`. Received: "
-                f"{type(amalgam_gan).__name__}"
-            )
+        _validate_amalgam_gan(amalgam_gan)
         hidden_width_multiplier = check_float(
             hidden_width_multiplier, "hidden_width_multiplier", 0, exclusive=True
         )
-        stream_weights = tuple(check_weights(stream_weights, "stream_weights", 2))
-        if sum(stream_weights) <= 0:
-            raise ValueError(
-                "`stream_weights` must be two non-negative numbers, not both 0. "
-                f"Received: stream_weights={stream_weights}"
-            )
+        stream_weights = _validate_stream_weights(stream_weights)
         temperature = check_float(temperature, "temperature", 0, exclusive=True)
         # Not tracked: the GAN's own variables must not join this model's.
         object.__setattr__(self, "_amalgam_gan", amalgam_gan)
@@ -162,206 +164,47 @@ class DualGenerator(Trainer, keras.Model):
         self.stream_weights = stream_weights
         self.block_wise = check_bool(block_wise, "block_wise")
         self.temperature = temperature
-        if teacher_weights is None:
-            teacher_weights = [1.0] * len(self.teachers)
-        self.teacher_weights = check_weights(
-            teacher_weights, "teacher_weights", len(self.teachers)
-        )
+        self.teacher_weights = self._validate_teacher_weights(teacher_weights)
         self.fine_tune_heads = check_bool(fine_tune_heads, "fine_tune_heads")
-
         # Teachers with at least one target label, and what their loss uses.
         self.active_teachers = self.label_plan.teachers
-        self.loss_items = {}
-        for group in self.label_plan.groups:
-            indices = None if group.activation == "softmax" else sorted(group.indices)
-            self.loss_items.setdefault(group.teacher, []).append(
-                (group.task, indices, group.activation)
-            )
-
+        self.loss_items = self._loss_items()
         self.generator = copy_model(amalgam_gan.generator, trainable=False)
-
-        if blocks is None:
-            blocks = [
-                build_student_block(
-                    self.level_shapes[b - 1],
-                    self.level_shapes[b],
-                    self.convs_per_block,
-                    self.hidden_width_multiplier,
-                    name=f"student_block_{b}",
-                )
-                for b in range(1, self.num_blocks + 1)
-            ]
-        else:
-            blocks = list(blocks)
-            if len(blocks) != self.num_blocks:
-                raise ValueError(
-                    f"`blocks` must hold {self.num_blocks} layers (one per teacher "
-                    f"block). Received {len(blocks)}."
-                )
-            for b, block in enumerate(blocks, start=1):
-                expected = (None,) + tuple(self.level_shapes[b])
-                got = tuple(
-                    block.compute_output_spec(
-                        keras.KerasTensor((None,) + tuple(self.level_shapes[b - 1]))
-                    ).shape
-                )
-                if got[1:] != expected[1:]:
-                    raise ValueError(
-                        f"`blocks[{b - 1}]` must map shared level {b} "
-                        f"{self.level_shapes[b - 1]} to level {b + 1} "
-                        f"{self.level_shapes[b]}. Its output shape is {got[1:]}."
-                    )
-        self.student_blocks = blocks
-        for block in self.student_blocks:
-            if not block.built:
-                block.build((None,) + tuple(self.level_shapes[blocks.index(block)]))
-
-        # filters[m][b - 1] maps shared level b + 1 to teacher m's level b + 1.
-        self.filters = []
-        for m, teacher in enumerate(self.teachers):
-            row = []
-            for level in range(2, self.num_blocks + 2):
-                if m not in self.active_teachers:
-                    row.append(None)
-                    continue
-                layer = FeatureFilter(
-                    teacher.level_shapes[level - 1],
-                    reduction=amalgam_gan.filter_reduction,
-                    gate=amalgam_gan.use_filters,
-                    name=f"student_filter_{m}_{teacher.name}_level_{level}",
-                )
-                layer.build((None,) + tuple(self.level_shapes[level - 1]))
-                if level <= self.num_blocks:
-                    layer.set_weights(amalgam_gan.filters[m][level - 2].get_weights())
-                row.append(layer)
-            self.filters.append(row)
-        # heads[m]: teacher m's trainable head copy (fine_tune_heads only).
-        # The list is assigned whole: Keras tracks the layers of a list
-        # attribute as assigned, not items set into it later.
-        heads = [None] * len(self.teachers)
-        if self.fine_tune_heads:
-            for m in self.active_teachers:
-                heads[m] = copy_model(self.teachers[m].head, trainable=True)
-                heads[m].name = f"head_{m}_{self.teachers[m].name}"
-        self.heads = heads
+        self.student_blocks = self._student_blocks(blocks)
+        self.filters = self._build_filters()
+        self.heads = self._build_heads()
         self.active_blocks = list(range(1, self.num_blocks + 1))
-        self._compile_args = None
-        self._set_loss_names()
         self.built = True
 
-    def _set_loss_names(self):
+    def _validate_teacher_weights(self, teacher_weights):
+        """`lambda_m`, one per teacher (default 1 each)."""
+        if teacher_weights is None:
+            teacher_weights = [1.0] * len(self.teachers)
+        return check_weights(teacher_weights, "teacher_weights", len(self.teachers))
+
+    def _loss_items(self):
+        """`{teacher index: [(task index, label indices or None for the
+        whole softmax task, activation)]}` for the teachers with target
+        labels."""
+        items = {}
+        for group in self.label_plan.groups:
+            indices = None if group.activation == "softmax" else sorted(group.indices)
+            items.setdefault(group.teacher, []).append(
+                (group.task, indices, group.activation)
+            )
+        return items
+
+    @property
+    def loss_names(self):
+        """The logged terms: the total and, block-wise, each active block's."""
         if self.block_wise:
-            self.loss_names = ["loss"] + [f"block_{b}" for b in self.active_blocks]
-        else:
-            self.loss_names = ["loss"]
+            return ["loss"] + [f"block_{b}" for b in self.active_blocks]
+        return ["loss"]
 
     @property
     def amalgam_gan(self):
         """The `AmalgamGAN` this model was built from (not tracked)."""
         return self._amalgam_gan
-
-    # ----------------------------------------------------------------- graph
-    def trunk(self, images, training=False, up_to=None):
-        """Runs `T^1..T^{up_to}` on images; returns the list of outputs."""
-        outputs = []
-        x = images
-        for block in self.student_blocks[: up_to or self.num_blocks]:
-            x = block(x, training=training)
-            outputs.append(x)
-        return outputs
-
-    def teacher_branch(self, m, features, level):
-        """`O_m(f_m^level(features))`: teacher `m`'s per-task probabilities."""
-        filtered = self.filters[m][level - 2](features)
-        if self.heads[m] is not None and level == self.num_blocks + 1:
-            outputs = self.heads[m](filtered, training=False)
-            return self.teachers[m].to_probabilities(outputs)
-        return self.teachers[m].from_level(filtered, level)
-
-    def branch_head(self, m):
-        """Teacher `m`'s head as this model uses it at level `B + 1`: its
-        fine-tuned copy, or the teacher's own."""
-        return self.heads[m] if self.heads[m] is not None else self.teachers[m].head
-
-    def _loss_view(self, m, probabilities):
-        items = []
-        for task_index, indices, activation in self.loss_items[m]:
-            p = probabilities[task_index]
-            if indices is not None:
-                p = ops.take(p, indices, axis=-1)
-            items.append((p, activation))
-        return items
-
-    def _branch_loss(self, m, features, level, targets, batch_size, weights):
-        view = self._loss_view(m, self.teacher_branch(m, features, level))
-        predictions = [p for p, _ in view]
-        activations = [a for _, a in view]
-        total = 0.0
-        start = 0
-        for weight in weights:
-            if weight > 0:
-                part = [p[start : start + batch_size] for p in predictions]
-                total = total + weight * losses.soft_cross_entropy(
-                    part, targets, activations, self.temperature
-                )
-            start += batch_size
-        return total
-
-    def teacher_target_views(self, probabilities):
-        """The teachers' probabilities of the target labels, per teacher.
-
-        Args:
-            probabilities: per teacher (all of them, in order), its list of
-                per-task probabilities (as `Teacher.image_pass` returns).
-
-        Returns:
-            `{m: [(probabilities, activation), ...]}` for every teacher `m`
-            with target labels: its tasks' target-label columns (a softmax
-            task whole).
-        """
-        return {m: self._loss_view(m, probabilities[m]) for m in self.active_teachers}
-
-    def target_views(self, images, training=False):
-        """This model's probabilities of the target labels, per teacher
-        branch, in the layout of `teacher_target_views`."""
-        features = self.trunk(images, training=training)[-1]
-        level = self.num_blocks + 1
-        return {
-            m: self._loss_view(m, self.teacher_branch(m, features, level))
-            for m in self.active_teachers
-        }
-
-    def image_distillation_loss(self, images, training=False):
-        """The end-to-end loss on given images: the whole trunk and every
-        branch against the teachers' soft predictions on the same images.
-
-        ```
-        loss = sum_m lambda_m * CE(g_m(O_m(f_m^{B+1}(T(images)))), g_m(O_m(images)))
-        ```
-        """
-        batch_size = ops.shape(images)[0]
-        targets = self._teacher_targets(images)
-        x = images
-        for block in self.student_blocks:
-            x = block(x, training=training)
-        level = self.num_blocks + 1
-        loss = 0.0
-        for m in self.active_teachers:
-            loss = loss + self.teacher_weights[m] * self._branch_loss(
-                m, x, level, targets[m], batch_size, [1.0]
-            )
-        return loss
-
-    def _teacher_targets(self, images):
-        """`{teacher index: [stop-gradient loss-view probabilities]}` of the
-        active teachers on `images`."""
-        targets = {}
-        for m in self.active_teachers:
-            probabilities = self.teachers[m].image_pass(images)[0]
-            targets[m] = [
-                ops.stop_gradient(p) for p, _ in self._loss_view(m, probabilities)
-            ]
-        return targets
 
     def compute_step_loss(self, z, training=False):
         """The block-wise losses of one batch and their named values."""
@@ -417,6 +260,8 @@ class DualGenerator(Trainer, keras.Model):
         return ops.concatenate(columns, axis=-1)
 
     # -------------------------------------------------------------- training
+    _losses_source = "the block-wise losses"
+
     def compile(
         self,
         student_optimizer="auto",
@@ -434,18 +279,15 @@ class DualGenerator(Trainer, keras.Model):
                 An instance is used as given; `set_active_blocks` (and so
                 `fit_sequential`) compiles again with unbuilt copies of it.
             filter_optimizer: the same, for the teacher-level filters.
-            learning_rate: float, the learning rate of the `"auto"`
-                optimizers (default 1e-3).
+            learning_rate: float > 0 or a Keras learning rate schedule,
+                the learning rate of the `"auto"` optimizers (default 1e-3).
             jit_compile: passed to `keras.Model.compile`.
             check_finite: bool; `True` (the default) makes `fit()` stop with a
                 `keras_dfka.callbacks.NonFiniteError` at the first NaN or
                 infinite loss (`keras_dfka.callbacks.TerminateOnNonFinite`).
             **kwargs: other `keras.Model.compile` arguments.
         """
-        reject_compile_arguments("DualGenerator", "the block-wise losses", kwargs)
-        learning_rate = check_learning_rate(learning_rate)
-        self._set_check_finite(check_finite)
-        self._record_compile_arguments(
+        super().compile(
             student_optimizer=student_optimizer,
             filter_optimizer=filter_optimizer,
             learning_rate=learning_rate,
@@ -453,13 +295,11 @@ class DualGenerator(Trainer, keras.Model):
             check_finite=check_finite,
             **kwargs,
         )
-        optimizer = build_multi_optimizer(
-            student_optimizer, filter_optimizer, learning_rate, "student_filter_.*"
-        )
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        self._set_loss_names()
-        self._create_loss_trackers()
-        self.optimizer.build(self.trainable_variables)
+
+    def optimizer_groups(self):
+        """The blocks' (and fine-tuned heads') optimizer, and the
+        teacher-level filters'."""
+        return {"student_optimizer": None, "filter_optimizer": "student_filter_.*"}
 
     def set_active_blocks(self, blocks):
         """Trains only the given blocks (1-based) and their filters from now on.
@@ -494,14 +334,7 @@ class DualGenerator(Trainer, keras.Model):
         for head in self.heads:
             if head is not None:
                 set_all_trainable(head, self.num_blocks in blocks)
-        self._set_loss_names()
-        if self._compile_args is not None:
-            # An optimizer instance is built for the variables it first saw
-            # (its EMA copies are matched to them by position): copy it.
-            args = dict(self._compile_args)
-            for key in ("student_optimizer", "filter_optimizer"):
-                args[key] = copy_optimizer(args[key])
-            self.compile(**args)
+        self._compile_again()
 
     def fit_sequential(self, x, epochs_per_block=1, **kwargs):
         """The sequential schedule: block 1 to B, each frozen after its turn.
@@ -546,23 +379,7 @@ class DualGenerator(Trainer, keras.Model):
             arg-max over that task's target labels; the 0.5 threshold if
             only one of its labels is a target).
         """
-        z = draw_latents(num_samples, self.latent_dim, seed)
-        images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
-        student, teacher = self._label_probabilities(images, batch_size)
-        agree = []
-        for columns in self.label_plan.decisions():
-            if len(columns) == 1:
-                j = columns[0]
-                agree.append((student[:, j] >= 0.5) == (teacher[:, j] >= 0.5))
-            else:
-                agree.append(
-                    np.argmax(student[:, columns], axis=-1)
-                    == np.argmax(teacher[:, columns], axis=-1)
-                )
-        return {
-            "mean_absolute_error": float(np.mean(np.abs(student - teacher))),
-            "label_agreement": float(np.mean(agree)),
-        }
+        return latent_selection.agreement(self, num_samples, seed, batch_size)
 
     def disagreement(self, z, batch_size=256):
         """How far this model is from the teachers on the images of `z`.
@@ -580,21 +397,7 @@ class DualGenerator(Trainer, keras.Model):
         Returns:
             A float array `(n,)` >= 0.
         """
-        batch_size = check_int(batch_size, "batch_size", 1)
-        images = self.amalgam_gan.generate(z=z, batch_size=batch_size)
-        student, teacher = self._label_probabilities(images, batch_size)
-        eps = 1e-7
-        student = np.clip(student.astype("float64"), eps, 1.0 - eps)
-        teacher = np.clip(teacher.astype("float64"), eps, 1.0 - eps)
-        total = np.zeros(len(student))
-        for columns in self.label_plan.decisions():
-            s, t = student[:, columns], teacher[:, columns]
-            if len(columns) == 1:
-                s, t = np.concatenate([s, 1 - s], -1), np.concatenate([t, 1 - t], -1)
-            s = s / s.sum(-1, keepdims=True)
-            t = t / t.sum(-1, keepdims=True)
-            total += np.sum(t * np.log(t / s), axis=-1)
-        return np.maximum(total, 0.0)
+        return latent_selection.disagreement(self, z, batch_size)
 
     def hard_latents(self, num_samples, pool_factor=4, seed=0, batch_size=256):
         """Latent vectors whose images this model gets most wrong.
@@ -615,14 +418,9 @@ class DualGenerator(Trainer, keras.Model):
         Returns:
             A float32 array `(num_samples, latent_dim)`, in random order.
         """
-        num_samples, rng, pool = latent_pool(
-            self.latent_dim, num_samples, pool_factor, seed
+        return latent_selection.hard_latents(
+            self, num_samples, pool_factor, seed, batch_size
         )
-        batch_size = check_int(batch_size, "batch_size", 1)
-        chunk = 64 * batch_size  # bounds the images held at once
-        scores = map_batches(lambda z: self.disagreement(z, batch_size), pool, chunk)
-        hardest = np.argsort(-scores, kind="stable")[:num_samples]
-        return pool[rng.permutation(hardest)]
 
     def get_config(self):
         return {

@@ -4,8 +4,10 @@ import pytest
 from conftest import all_equal
 from conftest import any_changed
 from conftest import weights_of
+from trainer_case import assert_round_trip
 
 import keras_dfka
+from keras_dfka.models.student_block import build_student_block
 from keras_dfka.trainers import adversarial_amalgamation
 
 TARGETS = ["red", "is_bright", "blue_most"]
@@ -161,16 +163,27 @@ def test_student_mixup_trains_on_mixed_pool_images(tiny_teachers, monkeypatch):
     assert all(any_changed(b, a) for b, a in zip(before, after))
 
 
-def test_config_round_trip(tiny_teachers):
+def test_round_trip(tiny_teachers, tmp_path):
     _, _, trainer = build(
         tiny_teachers, pool_size=33, adversarial_weight=0.5, student_mixup=True
     )
-    clone = keras_dfka.AdversarialAmalgamation.from_config(trainer.get_config())
-    assert clone.pool_size == 33
-    assert clone.student_mixup is True
-    assert clone.adversarial_weight == 0.5
-    assert clone.dual_generator.amalgam_gan is clone.amalgam_gan
-    assert clone.dual_generator.target_labels == TARGETS
+    z = np.random.default_rng(0).standard_normal((3, 8)).astype("float32")
+    images = np.random.default_rng(1).uniform(size=(3, 16, 16, 3)).astype("float32")
+
+    def outputs(model):
+        return {
+            "images": model.amalgam_gan.generate(z=z),
+            "labels": numpy(model.dual_generator(images)),
+            "pool": numpy(model.pool.images),
+        }
+
+    loaded = assert_round_trip(trainer, tmp_path, outputs)
+    assert loaded.pool_size == 33
+    assert loaded.student_mixup is True
+    assert loaded.adversarial_weight == 0.5
+    assert loaded.dual_generator.amalgam_gan is loaded.amalgam_gan
+    assert loaded.dual_generator.target_labels == TARGETS
+    assert int(numpy(loaded.student_optimizer.iterations)) == 4
 
 
 def test_bad_arguments_are_refused(tiny_teachers):
@@ -201,6 +214,35 @@ def test_bad_arguments_are_refused(tiny_teachers):
     shared = keras.optimizers.Adam()
     with pytest.raises(ValueError, match="two optimizer instances"):
         trainer.compile(generator_optimizer=shared, student_optimizer=shared)
+
+
+def test_compile_takes_a_schedule_and_refuses_shared_variable_paths(tiny_teachers):
+    gan, _, trainer = build(tiny_teachers)
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 10, 0.5)
+    trainer.compile(learning_rate=schedule)
+    config = trainer.get_compile_config()
+    assert config["learning_rate"]["class_name"] == "ExponentialDecay"
+    # A custom block whose layer has the name of a generator layer: the
+    # optimizers are chosen by variable path, so compile() refuses it.
+    shapes = gan.level_shapes
+    generator_layer = gan.generator.layers[1].name
+    image = keras.Input(shapes[0])
+    conv = keras.layers.Conv2D(
+        shapes[1][-1], 3, strides=2, padding="same", name=generator_layer
+    )
+    first = keras.Model(image, conv(image))
+    rest = [
+        build_student_block(shapes[b - 1], shapes[b], 1, name=f"custom_{b}")
+        for b in range(2, gan.num_blocks + 1)
+    ]
+    dual = keras_dfka.DualGenerator(
+        gan, TARGETS, blocks=[first] + rest, block_wise=False
+    )
+    clashing = keras_dfka.AdversarialAmalgamation(gan, dual)
+    with pytest.raises(
+        ValueError, match="`student_optimizer` trains a variable of path"
+    ):
+        clashing.compile()
 
 
 def test_latent_targets_need_a_wide_enough_latent(tiny_teachers):
