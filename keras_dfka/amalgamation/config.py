@@ -5,6 +5,9 @@ A field passed to a trainer takes the default of the trainer's argument
 `RECIPE_DEFAULTS`, so each default is written once. Each field is checked
 once, when the config is made, by the `_validate_*` method of its concern;
 the errors are `ArgumentError`s whose `argument` names the field.
+
+About 500 lines: one dataclass whose fields carry their help text (the
+command line's options are made from them) and their checks.
 """
 
 import dataclasses

@@ -4,6 +4,9 @@ The options of `amalgamate` that configure the data-free run are made from
 the fields of `keras_dfka.AmalgamationConfig`, one `--field-name` each
 (`--no-field-name` for a boolean set to False), so a new field is a new
 option; `keras_dfka.cli.fields` reads their values from text.
+
+Over 500 lines: one `argparse` parser, the options of every subcommand with
+their help texts and their value types.
 """
 
 import argparse

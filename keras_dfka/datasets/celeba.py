@@ -1,4 +1,9 @@
-"""A streaming `PyDataset` over a CelebA-layout directory of face images."""
+"""A streaming `PyDataset` over a CelebA-layout directory of face images.
+
+Over 500 lines: one loader with the readers and the checks of CelebA's two
+list files (each bad row named by its line), kept beside the dataset that
+uses them.
+"""
 
 import math
 import threading

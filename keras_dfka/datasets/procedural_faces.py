@@ -3,6 +3,10 @@
 The faces are drawn with numpy only, as anti-aliased signed-distance shapes
 evaluated on a pixel grid, many faces at a time. Every face is a pure function
 of `(seed, index)`, so datasets are reproducible without any download.
+
+Over 500 lines: one renderer, the drawing of each part of a face (skin,
+hair, eyes, glasses, mouth, hat, make-up) and the attribute model that
+decides them.
 """
 
 import numpy as np
