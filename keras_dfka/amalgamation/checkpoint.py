@@ -40,7 +40,12 @@ _UNCHECKED_FIELDS = ("verbose", "resume", "checkpoint_dir", "checkpoint_steps")
 # Fields added since checkpoints existed: left out of the fingerprint at
 # their default (the config's), so that a checkpoint written before them
 # still resumes.
-_LATER_FIELDS = ("max_feature_width", "student_learning_rate_decay", "student_mixup")
+_LATER_FIELDS = (
+    "max_feature_width",
+    "student_learning_rate_decay",
+    "student_mixup",
+    "min_hidden_width",
+)
 
 
 def has_checkpoint(directory):

@@ -223,6 +223,10 @@ class AmalgamationConfig:
         "hidden_width_multiplier",
         "the width of a student block's inner convolutions",
     )
+    min_hidden_width: int = _dual_argument(
+        "min_hidden_width",
+        "the smallest width of a student block's inner convolutions",
+    )
     fine_tune_heads: bool = _dual_argument(
         "fine_tune_heads",
         "trainable copies of the teachers' heads in the student",
@@ -353,6 +357,7 @@ class AmalgamationConfig:
         """Stage 2: the arguments of `DualGenerator`."""
         check_int(self.dual_steps, "dual_steps", 1)
         check_int(self.convs_per_block, "convs_per_block", 1)
+        check_int(self.min_hidden_width, "min_hidden_width", 1)
         check_float(
             self.hidden_width_multiplier, "hidden_width_multiplier", 0, exclusive=True
         )

@@ -12,6 +12,7 @@ def build_student_block(
     convs_per_block=2,
     hidden_width_multiplier=1.0,
     name="block",
+    min_hidden_width=4,
 ):
     """A default dual-generator block `T^b`: shared level `b` -> level `b+1`.
 
@@ -30,6 +31,9 @@ def build_student_block(
         hidden_width_multiplier: float > 0, the width of the extra
             convolutions relative to the output width.
         name: the block's name.
+        min_hidden_width: int >= 1, the smallest width of the extra
+            convolutions (they are `max(min_hidden_width, round(output
+            width * hidden_width_multiplier))` wide).
 
     Returns:
         A functional `keras.Model`.
@@ -37,7 +41,8 @@ def build_student_block(
     convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
     inputs = keras.Input(input_shape, name=f"{name}_input")
     out_channels = output_shape[-1]
-    hidden = max(4, int(round(out_channels * hidden_width_multiplier)))
+    min_hidden_width = check_int(min_hidden_width, "min_hidden_width", 1)
+    hidden = max(min_hidden_width, int(round(out_channels * hidden_width_multiplier)))
     x = inputs
     for c in range(1, convs_per_block):
         x = layers.Conv2D(

@@ -95,6 +95,12 @@ class DualGenerator(StudentBranches, Trainer, keras.Model):
             TargetNet. The paper keeps the teachers' heads as they are
             (`False`, the default). The head's BatchNorm statistics, if any,
             stay the teacher's.
+        min_hidden_width: int >= 1, the smallest width of a default block's
+            extra convolutions. The default 4 keeps the first blocks' inner
+            convolutions very thin (4 channels at full resolution for
+            8-channel shared features); 16 costs few parameters there and
+            lifted the data-driven and the data-free student on the
+            embedded faces (`benchmarks/README.md` 1e).
         name: the model's name.
 
     Example:
@@ -138,6 +144,7 @@ class DualGenerator(StudentBranches, Trainer, keras.Model):
         temperature=1.0,
         teacher_weights=None,
         fine_tune_heads=False,
+        min_hidden_width=4,
         name="dual_generator",
         **kwargs,
     ):
@@ -161,6 +168,7 @@ class DualGenerator(StudentBranches, Trainer, keras.Model):
         self.target_labels = self.label_plan.target_labels
         self.hidden_width_multiplier = float(hidden_width_multiplier)
         self.convs_per_block = check_int(convs_per_block, "convs_per_block", 1)
+        self.min_hidden_width = check_int(min_hidden_width, "min_hidden_width", 1)
         self.stream_weights = stream_weights
         self.block_wise = check_bool(block_wise, "block_wise")
         self.temperature = temperature
@@ -434,6 +442,7 @@ class DualGenerator(StudentBranches, Trainer, keras.Model):
             "temperature": self.temperature,
             "teacher_weights": self.teacher_weights,
             "fine_tune_heads": self.fine_tune_heads,
+            "min_hidden_width": self.min_hidden_width,
         }
 
     @classmethod

@@ -33,6 +33,7 @@ class StudentBranches:
                     self.convs_per_block,
                     self.hidden_width_multiplier,
                     name=f"student_block_{b}",
+                    min_hidden_width=self.min_hidden_width,
                 )
                 for b in range(1, self.num_blocks + 1)
             ]

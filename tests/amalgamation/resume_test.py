@@ -332,6 +332,7 @@ def test_checkpoints_written_before_max_feature_width_still_resume():
     for name, value in (
         ("student_learning_rate_decay", "cosine"),
         ("student_mixup", True),
+        ("min_hidden_width", 16),
     ):
         assert name not in default
         other = run_fingerprint(

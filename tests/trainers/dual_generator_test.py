@@ -152,6 +152,32 @@ def test_default_blocks_have_a_stride_one_and_a_strided_convolution(tiny_teacher
     assert single.count_params() < dual.count_params() < wide.count_params()
 
 
+def test_min_hidden_width_floors_the_inner_convolutions(tiny_teachers):
+    gan = make_gan(tiny_teachers)
+    out_width = gan.level_shapes[1][-1]
+    thin = keras_dfka.DualGenerator(gan, ["red"], hidden_width_multiplier=0.25)
+    assert thin.min_hidden_width == 4
+    assert _conv_layers(thin.student_blocks[0])[0].filters == max(
+        4, round(out_width * 0.25)
+    )
+    floored = keras_dfka.DualGenerator(
+        gan, ["red"], hidden_width_multiplier=0.25, min_hidden_width=24
+    )
+    for block in floored.student_blocks:
+        assert _conv_layers(block)[0].filters >= 24
+    assert floored.count_params() > thin.count_params()
+    assert floored.get_config()["min_hidden_width"] == 24
+    # The config passes it on; an old config without it gets the default.
+    config = keras_dfka.AmalgamationConfig(min_hidden_width=24)
+    assert config.dual_options()["min_hidden_width"] == 24
+    assert keras_dfka.AmalgamationConfig().min_hidden_width == 4
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="min_hidden_width"):
+            keras_dfka.DualGenerator(gan, ["red"], min_hidden_width=bad)
+        with pytest.raises(ValueError, match="min_hidden_width"):
+            keras_dfka.AmalgamationConfig(min_hidden_width=bad)
+
+
 def test_one_stream_and_end_to_end_options(tiny_teachers):
     gan = make_gan(tiny_teachers)
     noise = keras_dfka.datasets.LatentNoise(8, 8, steps=1)
