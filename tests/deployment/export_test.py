@@ -22,6 +22,12 @@ ON_TENSORFLOW = pytest.mark.skipif(
     BACKEND != "tensorflow", reason="litert and onnx export on TensorFlow only"
 )
 OUTPUTS = {"saved_model": "target", "litert": "target.tflite", "onnx": "target.onnx"}
+# Keras exports these formats from TensorFlow and JAX; under torch every
+# format is refused (`export_torch_test.py`).
+pytestmark = pytest.mark.skipif(
+    BACKEND not in ("tensorflow", "jax"),
+    reason="export_model runs on the tensorflow and jax backends",
+)
 
 
 @pytest.fixture(scope="module")
